@@ -1,0 +1,320 @@
+use std::sync::Arc;
+
+use super::{
+    NewPurchaseOrder, PurchaseOrder, PurchaseOrderFilter, PurchaseOrderId, PurchaseOrderRepository,
+};
+use crate::customer::CustomerId;
+use crate::disc::DiscId;
+use crate::retry::{MaybeConflict, retry_on_conflict};
+use crate::{RetryPolicy, StoreError};
+
+/// Why an order could not be placed.
+#[derive(Debug, thiserror::Error)]
+pub enum PlaceOrderError {
+    #[error("customer {0} not found")]
+    CustomerNotFound(CustomerId),
+    #[error("customer {0} is inactive and cannot buy")]
+    CustomerInactive(CustomerId),
+    #[error("disc {0} not found")]
+    DiscNotFound(DiscId),
+    #[error("disc {disc_id} has {available} units left, {requested} requested")]
+    OutOfStock {
+        disc_id: DiscId,
+        available: i64,
+        requested: i32,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl MaybeConflict for PlaceOrderError {
+    fn is_conflict(&self) -> bool {
+        matches!(self, Self::Store(error) if error.is_conflict())
+    }
+}
+
+/// What can go wrong with an order that exists or should.
+#[derive(Debug, thiserror::Error)]
+pub enum OrderError {
+    #[error("purchase order {0} not found")]
+    NotFound(PurchaseOrderId),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl MaybeConflict for OrderError {
+    fn is_conflict(&self) -> bool {
+        matches!(self, Self::Store(error) if error.is_conflict())
+    }
+}
+
+/// Placing, finding and canceling purchase orders.
+#[derive(Clone)]
+pub struct PurchaseOrderService {
+    repository: Arc<dyn PurchaseOrderRepository>,
+    retry: RetryPolicy,
+}
+
+impl PurchaseOrderService {
+    /// Orders kept in `repository`; units of work the store aborts for
+    /// contention are retried per `retry`.
+    #[must_use]
+    pub fn new(repository: Arc<dyn PurchaseOrderRepository>, retry: RetryPolicy) -> Self {
+        Self { repository, retry }
+    }
+
+    /// Places an order under a fresh id. Every retry re-reads the customer
+    /// and the disc, so the rules are always checked against current state.
+    ///
+    /// # Errors
+    /// See [`PlaceOrderError`]; [`StoreError::Conflict`] only once the retry
+    /// policy is exhausted.
+    #[tracing::instrument(skip(self), fields(order_id))]
+    pub async fn place(
+        &self,
+        customer_id: CustomerId,
+        disc_id: DiscId,
+        quantity: super::OrderQuantity,
+    ) -> Result<PurchaseOrder, PlaceOrderError> {
+        let order = NewPurchaseOrder {
+            id: PurchaseOrderId::generate(),
+            customer_id,
+            disc_id,
+            quantity,
+        };
+        tracing::Span::current().record("order_id", tracing::field::display(order.id));
+        retry_on_conflict(&self.retry, || self.repository.place(&order)).await
+    }
+
+    /// The order with this id.
+    ///
+    /// # Errors
+    /// [`OrderError::NotFound`] when unknown.
+    pub async fn get(&self, id: PurchaseOrderId) -> Result<PurchaseOrder, OrderError> {
+        self.repository
+            .get(id)
+            .await?
+            .ok_or(OrderError::NotFound(id))
+    }
+
+    /// One page of matching orders, newest first.
+    ///
+    /// # Errors
+    /// [`StoreError`] when storage fails.
+    pub async fn list(
+        &self,
+        filter: &PurchaseOrderFilter,
+    ) -> Result<Vec<PurchaseOrder>, StoreError> {
+        self.repository.list(filter).await
+    }
+
+    /// Cancels an order, returning its units to stock; cancelling a canceled
+    /// order answers it unchanged.
+    ///
+    /// # Errors
+    /// [`OrderError::NotFound`] when unknown; [`StoreError::Conflict`] once
+    /// the retry policy is exhausted.
+    #[tracing::instrument(skip(self))]
+    pub async fn cancel(&self, id: PurchaseOrderId) -> Result<PurchaseOrder, OrderError> {
+        retry_on_conflict(&self.retry, || async {
+            self.repository
+                .cancel(id)
+                .await?
+                .ok_or(OrderError::NotFound(id))
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::disc::StockQuantity;
+    use crate::order::{MockPurchaseOrderRepository, OrderQuantity, OrderStatus};
+    use crate::testing::{sample_customer, sample_disc, sample_order};
+
+    fn units(n: i64) -> OrderQuantity {
+        OrderQuantity::parse(n).unwrap_or_else(|e| panic!("test quantity {n}: {e}"))
+    }
+
+    fn new_order(quantity: i64) -> NewPurchaseOrder {
+        NewPurchaseOrder {
+            id: PurchaseOrderId::generate(),
+            customer_id: CustomerId::generate(),
+            disc_id: DiscId::generate(),
+            quantity: units(quantity),
+        }
+    }
+
+    #[test]
+    fn check_returns_the_stock_left_after_the_sale() {
+        let order = new_order(3);
+        let left = order.check(Some(&sample_customer()), Some(&sample_disc(5)));
+        assert_eq!(left.ok().map(StockQuantity::get), Some(2));
+    }
+
+    #[test]
+    fn check_sells_the_last_units() {
+        let left = new_order(5).check(Some(&sample_customer()), Some(&sample_disc(5)));
+        assert_eq!(left.ok().map(StockQuantity::get), Some(0));
+    }
+
+    #[test]
+    fn check_refuses_more_than_the_stock() {
+        let result = new_order(6).check(Some(&sample_customer()), Some(&sample_disc(5)));
+        assert!(matches!(
+            result,
+            Err(PlaceOrderError::OutOfStock {
+                available: 5,
+                requested: 6,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn check_refuses_an_unknown_customer_before_looking_at_the_disc() {
+        let result = new_order(1).check(None, None);
+        assert!(matches!(result, Err(PlaceOrderError::CustomerNotFound(_))));
+    }
+
+    #[test]
+    fn check_refuses_an_inactive_customer() {
+        let mut customer = sample_customer();
+        customer.is_active = false;
+        let result = new_order(1).check(Some(&customer), Some(&sample_disc(5)));
+        assert!(matches!(result, Err(PlaceOrderError::CustomerInactive(_))));
+    }
+
+    #[test]
+    fn check_refuses_an_unknown_or_deleted_disc() {
+        let result = new_order(1).check(Some(&sample_customer()), None);
+        assert!(matches!(result, Err(PlaceOrderError::DiscNotFound(_))));
+    }
+
+    fn service(
+        repository: MockPurchaseOrderRepository,
+        retry: RetryPolicy,
+    ) -> PurchaseOrderService {
+        PurchaseOrderService::new(Arc::new(repository), retry)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_purchase_that_conflicts_n_times_is_retried_with_the_same_order() {
+        const CONFLICTS: u32 = 4;
+        let calls = Arc::new(AtomicU32::new(0));
+        let seen_ids = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut repository = MockPurchaseOrderRepository::new();
+        {
+            let calls = Arc::clone(&calls);
+            let seen_ids = Arc::clone(&seen_ids);
+            repository.expect_place().returning(move |order| {
+                if let Ok(mut ids) = seen_ids.lock() {
+                    ids.push(order.id);
+                }
+                if calls.fetch_add(1, Ordering::SeqCst) < CONFLICTS {
+                    Err(PlaceOrderError::Store(StoreError::Conflict))
+                } else {
+                    Ok(sample_order(order))
+                }
+            });
+        }
+        let placed = service(repository, RetryPolicy::default())
+            .place(CustomerId::generate(), DiscId::generate(), units(1))
+            .await;
+        assert!(placed.is_ok());
+        assert_eq!(calls.load(Ordering::SeqCst), CONFLICTS + 1);
+        let ids = seen_ids.lock().map(|ids| ids.clone()).unwrap_or_default();
+        assert!(
+            ids.windows(2).all(|pair| pair[0] == pair[1]),
+            "every retry places the same order id"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn exhausted_retries_surface_the_conflict() {
+        let mut repository = MockPurchaseOrderRepository::new();
+        repository
+            .expect_place()
+            .times(3)
+            .returning(|_| Err(PlaceOrderError::Store(StoreError::Conflict)));
+        let policy = RetryPolicy {
+            max_attempts: 3,
+            budget: Duration::from_secs(60),
+            ..RetryPolicy::default()
+        };
+        let result = service(repository, policy)
+            .place(CustomerId::generate(), DiscId::generate(), units(1))
+            .await;
+        assert!(matches!(
+            result,
+            Err(PlaceOrderError::Store(StoreError::Conflict))
+        ));
+    }
+
+    #[tokio::test]
+    async fn out_of_stock_is_final_and_not_retried() {
+        let mut repository = MockPurchaseOrderRepository::new();
+        repository.expect_place().times(1).returning(|order| {
+            Err(PlaceOrderError::OutOfStock {
+                disc_id: order.disc_id,
+                available: 0,
+                requested: order.quantity.get(),
+            })
+        });
+        let result = service(repository, RetryPolicy::default())
+            .place(CustomerId::generate(), DiscId::generate(), units(2))
+            .await;
+        assert!(matches!(
+            result,
+            Err(PlaceOrderError::OutOfStock { requested: 2, .. })
+        ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancel_that_conflicts_is_retried() {
+        let mut repository = MockPurchaseOrderRepository::new();
+        let mut seq = mockall::Sequence::new();
+        repository
+            .expect_cancel()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_| Err(StoreError::Conflict));
+        repository
+            .expect_cancel()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_| {
+                let mut order = sample_order(&new_order(1));
+                order.status = OrderStatus::Canceled;
+                Ok(Some(order))
+            });
+        let result = service(repository, RetryPolicy::default())
+            .cancel(PurchaseOrderId::generate())
+            .await;
+        assert_eq!(result.map(|o| o.status).ok(), Some(OrderStatus::Canceled));
+    }
+
+    #[tokio::test]
+    async fn cancelling_an_unknown_order_is_not_found() {
+        let mut repository = MockPurchaseOrderRepository::new();
+        repository.expect_cancel().returning(|_| Ok(None));
+        let result = service(repository, RetryPolicy::default())
+            .cancel(PurchaseOrderId::generate())
+            .await;
+        assert!(matches!(result, Err(OrderError::NotFound(_))));
+    }
+
+    #[tokio::test]
+    async fn get_of_an_unknown_order_is_not_found() {
+        let mut repository = MockPurchaseOrderRepository::new();
+        repository.expect_get().returning(|_| Ok(None));
+        let result = service(repository, RetryPolicy::default())
+            .get(PurchaseOrderId::generate())
+            .await;
+        assert!(matches!(result, Err(OrderError::NotFound(_))));
+    }
+}

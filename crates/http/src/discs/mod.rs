@@ -1,0 +1,30 @@
+//! `/discs`: the catalog.
+
+mod dto;
+mod handlers;
+
+use actix_web::http::Method;
+use actix_web::web;
+
+pub(crate) use dto::DiscResponse;
+
+use crate::resource;
+
+const COLLECTION: &[Method] = &[Method::POST, Method::GET];
+const ITEM: &[Method] = &[Method::GET, Method::PUT, Method::PATCH, Method::DELETE];
+
+pub(crate) fn routes(config: &mut web::ServiceConfig) {
+    config
+        .service(
+            resource("/discs", COLLECTION)
+                .route(web::post().to(handlers::create))
+                .route(web::get().to(handlers::list)),
+        )
+        .service(
+            resource("/discs/{id}", ITEM)
+                .route(web::get().to(handlers::get))
+                .route(web::put().to(handlers::update))
+                .route(web::patch().to(handlers::update))
+                .route(web::delete().to(handlers::delete)),
+        );
+}

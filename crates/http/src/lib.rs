@@ -1,0 +1,120 @@
+//! The HTTP inbound adapter: actix-web routes over the domain services.
+//!
+//! Everything HTTP-shaped lives here and nowhere else: request DTOs that
+//! gather every field error before touching the domain, response DTOs built
+//! from domain entities, query and path parsing, the one mapping of domain
+//! errors to `application/problem+json`, and the request-id middleware.
+//!
+//! The server binary wires storage into an [`AppState`] and serves
+//! [`app`]; tests do the same with [`actix_web::test::init_service`].
+//!
+//! # Partial updates
+//! `PUT` and `PATCH` take any subset of a resource's fields. An absent field
+//! and a field sent as `null` both mean "keep the current value": no field
+//! of the contract can be cleared, so `null` has nothing else to mean.
+
+mod customers;
+mod discs;
+mod error;
+mod health;
+mod json;
+mod orders;
+mod params;
+mod request_id;
+mod validation;
+
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::{Method, header};
+use actix_web::middleware::{Compress, from_fn};
+use actix_web::{App, HttpRequest, HttpResponse, Resource, web};
+use recordshop_domain::customer::CustomerService;
+use recordshop_domain::disc::DiscService;
+use recordshop_domain::health::StoreHealth;
+use recordshop_domain::order::PurchaseOrderService;
+use serde::Serialize;
+
+pub use error::{ApiError, FieldError};
+pub use json::BODY_LIMIT;
+pub use request_id::{REQUEST_ID_HEADER, middleware as request_id_middleware};
+
+/// What every handler can reach: the domain services and the store's health.
+#[derive(Clone)]
+pub struct AppState {
+    /// The catalog.
+    pub discs: DiscService,
+    /// Customers.
+    pub customers: CustomerService,
+    /// Purchase orders.
+    pub orders: PurchaseOrderService,
+    /// Readiness of the store behind the services.
+    pub health: Arc<dyn StoreHealth>,
+    /// Name of the store's concurrency strategy, reported by `GET /health`.
+    pub strategy: String,
+}
+
+/// Registers every route, the extractor configurations and the problem+json
+/// fallback for unknown routes on `config`.
+///
+/// Middleware cannot be registered on a `ServiceConfig`, so a caller that
+/// mounts this itself should also wrap its `App` in
+/// `from_fn(`[`request_id_middleware`]`)`; [`app`] does both.
+pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |config| {
+        config
+            .app_data(web::Data::new(state))
+            .app_data(json::config())
+            .app_data(params::query_config())
+            .configure(discs::routes)
+            .configure(customers::routes)
+            .configure(orders::routes)
+            .configure(health::routes)
+            .default_service(web::to(unknown_route));
+    }
+}
+
+/// The whole application over `state`: routes, request ids and access logs,
+/// and response compression for clients that ask for it.
+pub fn app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    // The last `wrap` is the outermost: request ids and access logs see
+    // every response, compressed or not, including the 404 fallback.
+    App::new()
+        .wrap(Compress::default())
+        .wrap(from_fn(request_id::middleware))
+        .configure(configure(state))
+}
+
+/// A resource at `path` whose other methods answer 405 with problem+json
+/// and an `Allow` header listing `allowed`.
+pub(crate) fn resource(path: &str, allowed: &'static [Method]) -> Resource {
+    web::resource(path).default_service(web::to(move || async move {
+        Err::<HttpResponse, _>(ApiError::MethodNotAllowed(allowed))
+    }))
+}
+
+/// `201 Created` with the new resource and where it lives.
+pub(crate) fn created(location: String, resource: impl Serialize) -> HttpResponse {
+    HttpResponse::Created()
+        .insert_header((header::LOCATION, location))
+        .json(resource)
+}
+
+async fn unknown_route(request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!(
+        "no route matches {} {}",
+        request.method(),
+        request.path()
+    )))
+}

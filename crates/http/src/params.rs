@@ -1,0 +1,206 @@
+//! Path ids, query parameters and the list envelope.
+//!
+//! Query parameters arrive as strings and are parsed here by hand rather
+//! than by serde, so a bad one answers 400 with a message that names the
+//! parameter and what it accepts.
+
+use std::future::{Ready, ready};
+use std::str::FromStr;
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use recordshop_domain::Page;
+use recordshop_domain::customer::CustomerId;
+use recordshop_domain::disc::DiscId;
+use recordshop_domain::order::PurchaseOrderId;
+use serde::Serialize;
+
+use crate::error::ApiError;
+
+/// Query strings that cannot even be split into parameters are malformed.
+pub(crate) fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|error, _request| {
+        ApiError::Malformed(format!("the query string is malformed: {error}")).into()
+    })
+}
+
+/// An id type that can appear in a path, and the noun for its 404.
+pub(crate) trait Identifier: FromStr {
+    /// What the id identifies, for messages.
+    const NOUN: &'static str;
+}
+
+impl Identifier for DiscId {
+    const NOUN: &'static str = "disc";
+}
+
+impl Identifier for CustomerId {
+    const NOUN: &'static str = "customer";
+}
+
+impl Identifier for PurchaseOrderId {
+    const NOUN: &'static str = "purchase order";
+}
+
+/// The `{id}` segment of a path. An id that is not a UUID names nothing,
+/// so it answers 404 exactly like an unknown one.
+pub(crate) struct PathId<T>(pub T);
+
+impl<T: Identifier + 'static> FromRequest for PathId<T> {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let raw = request.match_info().get("id").unwrap_or_default();
+        ready(
+            raw.parse()
+                .map(PathId)
+                .map_err(|_| ApiError::NotFound(format!("{} {raw} not found", T::NOUN))),
+        )
+    }
+}
+
+/// `limit` and `offset`: integers, not negative; `limit` capped by [`Page`].
+pub(crate) fn page(limit: Option<&str>, offset: Option<&str>) -> Result<Page, ApiError> {
+    let limit = integer("limit", limit)?;
+    let offset = integer("offset", offset)?;
+    Page::new(limit, offset).map_err(|error| ApiError::Malformed(error.0))
+}
+
+/// An optional integer parameter.
+pub(crate) fn integer<T: FromStr>(name: &str, raw: Option<&str>) -> Result<Option<T>, ApiError> {
+    raw.map(|raw| {
+        raw.parse()
+            .map_err(|_| ApiError::Malformed(format!("{name} must be an integer, got {raw:?}")))
+    })
+    .transpose()
+}
+
+/// An optional `true` / `false` parameter.
+pub(crate) fn boolean(name: &str, raw: Option<&str>) -> Result<Option<bool>, ApiError> {
+    raw.map(|raw| match raw {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(ApiError::Malformed(format!(
+            "{name} must be true or false, got {raw:?}"
+        ))),
+    })
+    .transpose()
+}
+
+/// An optional id parameter; unlike a path id, a malformed one is a bad
+/// request, since it filters rather than names a resource.
+pub(crate) fn id<T: Identifier>(name: &str, raw: Option<&str>) -> Result<Option<T>, ApiError> {
+    raw.map(|raw| {
+        raw.parse()
+            .map_err(|_| ApiError::Malformed(format!("{name} must be a UUID, got {raw:?}")))
+    })
+    .transpose()
+}
+
+/// Which end of a day a bare date stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DayEdge {
+    /// Midnight at its start: a date as a lower bound.
+    Start,
+    /// Its last representable instant: a date as an inclusive upper bound.
+    End,
+}
+
+/// An optional instant: an RFC 3339 timestamp, or a `YYYY-MM-DD` date (UTC)
+/// standing for one edge of that day.
+pub(crate) fn instant(
+    name: &str,
+    raw: Option<&str>,
+    edge: DayEdge,
+) -> Result<Option<DateTime<Utc>>, ApiError> {
+    raw.map(|raw| {
+        parse_instant(raw, edge).ok_or_else(|| {
+            ApiError::Malformed(format!(
+                "{name} must be an RFC 3339 timestamp or a YYYY-MM-DD date, got {raw:?}"
+            ))
+        })
+    })
+    .transpose()
+}
+
+fn parse_instant(raw: &str, edge: DayEdge) -> Option<DateTime<Utc>> {
+    if let Ok(at) = DateTime::parse_from_rfc3339(raw) {
+        return Some(at.with_timezone(&Utc));
+    }
+    // An unencoded `+` in a query string decodes to a space, which turns a
+    // positive offset (`…T10:00:00+02:00`) into `…T10:00:00 02:00`; read it
+    // as the client meant it.
+    if let Some((time, offset)) = raw.rsplit_once(' ')
+        && let Ok(at) = DateTime::parse_from_rfc3339(&format!("{time}+{offset}"))
+    {
+        return Some(at.with_timezone(&Utc));
+    }
+    let date = NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok()?;
+    let time = match edge {
+        DayEdge::Start => NaiveTime::MIN,
+        // Microseconds: the finest instant PostgreSQL stores.
+        DayEdge::End => NaiveTime::from_hms_micro_opt(23, 59, 59, 999_999)?,
+    };
+    Some(date.and_time(time).and_utc())
+}
+
+/// The list envelope: one page of items and the page that was served.
+#[derive(Debug, Serialize)]
+pub(crate) struct Listing<T> {
+    data: Vec<T>,
+    limit: i64,
+    offset: i64,
+}
+
+impl<T> Listing<T> {
+    pub(crate) fn new(data: Vec<T>, page: Page) -> Self {
+        Self {
+            data,
+            limit: page.limit(),
+            offset: page.offset(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_date_as_upper_bound_covers_the_whole_day() {
+        let end = parse_instant("2026-11-22", DayEdge::End).map(|at| at.to_rfc3339());
+        assert_eq!(end.as_deref(), Some("2026-11-22T23:59:59.999999+00:00"));
+        let start = parse_instant("2026-11-22", DayEdge::Start).map(|at| at.to_rfc3339());
+        assert_eq!(start.as_deref(), Some("2026-11-22T00:00:00+00:00"));
+    }
+
+    #[test]
+    fn timestamps_are_converted_to_utc_even_with_a_decoded_plus() {
+        for raw in ["2026-11-22T12:00:00+02:00", "2026-11-22T12:00:00 02:00"] {
+            let at = parse_instant(raw, DayEdge::Start).map(|at| at.to_rfc3339());
+            assert_eq!(at.as_deref(), Some("2026-11-22T10:00:00+00:00"), "{raw}");
+        }
+        assert_eq!(parse_instant("2026-02-30", DayEdge::Start), None);
+        assert_eq!(parse_instant("yesterday", DayEdge::End), None);
+    }
+
+    #[test]
+    fn page_parameters() {
+        assert!(matches!(
+            page(Some("-1"), None),
+            Err(ApiError::Malformed(_))
+        ));
+        assert!(matches!(
+            page(Some("ten"), None),
+            Err(ApiError::Malformed(_))
+        ));
+        assert!(matches!(
+            page(None, Some("1.5")),
+            Err(ApiError::Malformed(_))
+        ));
+        let capped = page(Some("1000"), Some("3")).map(|p| (p.limit(), p.offset()));
+        assert!(matches!(capped, Ok((100, 3))));
+    }
+}

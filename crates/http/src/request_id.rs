@@ -1,0 +1,95 @@
+//! Request ids and access logs.
+//!
+//! Every request runs inside a `request` span carrying its id, so every
+//! log line it causes (handlers, services, repositories, errors) carries the
+//! id too; the response returns the id in `X-Request-Id`, and one access line
+//! per request records method, path, status and latency.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use tracing::Instrument;
+
+/// The header that carries the request id both ways.
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Longest client-supplied id kept; a longer one is replaced.
+const MAX_LEN: usize = 128;
+
+/// Tags the request with an id, logs it, and echoes the id on the response;
+/// mount it with [`actix_web::middleware::from_fn`].
+pub async fn middleware(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = client_id(&request).unwrap_or_else(|| {
+        HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+            .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+    });
+    // The path without its query: filters may hold emails or documents.
+    let span = tracing::info_span!(
+        "request",
+        request_id = id.to_str().unwrap_or_default(),
+        method = %request.method(),
+        path = request.path(),
+    );
+    let started = Instant::now();
+    // Handler and extractor errors are responses by the time they get here;
+    // an `Err` would mean a failing inner middleware, and there is none. The
+    // request cannot be kept to build a response from it: routing needs to
+    // own it exclusively.
+    let mut response = match next.call(request).instrument(span.clone()).await {
+        Ok(response) => response,
+        Err(error) => {
+            span.in_scope(|| tracing::error!(%error, "request failed before a response"));
+            return Err(error);
+        }
+    };
+    response.headers_mut().insert(REQUEST_ID_HEADER, id);
+    let status = response.status().as_u16();
+    // Microsecond resolution is plenty, and keeps the log line short.
+    let latency_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
+    span.in_scope(|| tracing::info!(status, latency_ms, "request handled"));
+    Ok(response)
+}
+
+/// The client's id when it is sane: 1 to 128 printable ASCII characters.
+/// Anything else could forge log lines or bloat them, and is replaced.
+fn client_id(request: &ServiceRequest) -> Option<HeaderValue> {
+    let value = request.headers().get(&REQUEST_ID_HEADER)?;
+    let bytes = value.as_bytes();
+    let sane = !bytes.is_empty()
+        && bytes.len() <= MAX_LEN
+        && bytes
+            .iter()
+            .all(|byte| byte.is_ascii_graphic() || *byte == b' ');
+    sane.then(|| value.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn id_of(header: &[u8]) -> Option<HeaderValue> {
+        let value = HeaderValue::from_bytes(header).unwrap();
+        client_id(
+            &TestRequest::default()
+                .insert_header((REQUEST_ID_HEADER, value))
+                .to_srv_request(),
+        )
+    }
+
+    #[test]
+    fn keeps_sane_ids_and_refuses_the_rest() {
+        assert!(id_of(b"abc-123 / trace:7").is_some());
+        assert!(id_of(&[b'a'; MAX_LEN]).is_some());
+        assert!(id_of(&[b'a'; MAX_LEN + 1]).is_none());
+        assert!(id_of(b"").is_none());
+        assert!(id_of("caf\u{e9}".as_bytes()).is_none());
+        assert!(id_of(b"tab\there").is_none());
+    }
+}

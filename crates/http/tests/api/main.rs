@@ -1,0 +1,15 @@
+//! HTTP tests of every route and error code: the real app over the real
+//! PostgreSQL adapter on a fresh database per test, plus a few handler tests
+//! over the domain's mocks for failures a real database cannot easily
+//! produce (outages, exhausted retries, bugs).
+
+// clippy.toml allows these in #[test] functions; the helpers beside them
+// are test code too, where a panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod customers;
+mod discs;
+mod general;
+mod helpers;
+mod mocked;
+mod orders;

@@ -1,0 +1,277 @@
+//! The catalog: [`DiscRepository`] over the `discs` and `stock_adjustments`
+//! tables.
+
+use async_trait::async_trait;
+use deadpool_postgres::{GenericClient, Pool};
+use recordshop_domain::StoreError;
+use recordshop_domain::disc::{Disc, DiscFilter, DiscId, DiscPatch, DiscRepository, NewDisc};
+use tokio_postgres::IsolationLevel;
+
+use crate::ConcurrencyStrategy;
+use crate::error::store_error;
+use crate::rows;
+use crate::sql::{begin, connection, execute, query, query_opt};
+
+/// [`DiscRepository`] on PostgreSQL. Restocks follow the
+/// [`ConcurrencyStrategy`], so they serialise with purchases of the same
+/// disc.
+#[derive(Clone)]
+pub struct PgDiscRepository {
+    pool: Pool,
+    strategy: ConcurrencyStrategy,
+}
+
+impl PgDiscRepository {
+    /// A catalog stored through `pool`, restocking per `strategy`.
+    #[must_use]
+    pub fn new(pool: Pool, strategy: ConcurrencyStrategy) -> Self {
+        Self { pool, strategy }
+    }
+}
+
+const INSERT_DISC: &str = "
+    INSERT INTO discs (id, name, artist, year_of_release, genre, quantity)
+    VALUES ($1, $2, $3, $4, $5, $6)
+    RETURNING id, name, artist, year_of_release, genre, quantity, created_at, updated_at";
+
+const INSERT_ADJUSTMENT: &str = "
+    INSERT INTO stock_adjustments (disc_id, delta, reason) VALUES ($1, $2, $3)";
+
+const SELECT_DISC: &str = "
+    SELECT id, name, artist, year_of_release, genre, quantity, created_at, updated_at
+    FROM discs
+    WHERE id = $1 AND deleted_at IS NULL";
+
+/// Every filter is optional: a `NULL` parameter switches its condition off.
+/// The pool's connections plan each execution with its actual parameters
+/// (see [`crate::create_pool`]), so the planner drops the switched-off
+/// conditions and can use the trigram indexes for `ILIKE '%…%'` or walk
+/// `discs_catalog_order_idx` and stop after one page.
+const LIST_DISCS: &str = "
+    SELECT id, name, artist, year_of_release, genre, quantity, created_at, updated_at
+    FROM discs
+    WHERE deleted_at IS NULL
+      AND ($1::text IS NULL OR name ILIKE '%' || $1 || '%')
+      AND ($2::text IS NULL OR artist ILIKE '%' || $2 || '%')
+      AND ($3::text IS NULL OR genre ILIKE '%' || $3 || '%')
+      AND ($4::text IS NULL OR name = $4)
+      AND ($5::text IS NULL OR artist = $5)
+      AND ($6::text IS NULL OR genre = $6)
+      AND ($7::integer IS NULL OR year_of_release >= $7)
+      AND ($8::integer IS NULL OR year_of_release <= $8)
+      AND ($9::boolean IS NULL OR (quantity > 0) = $9)
+    ORDER BY name, id
+    LIMIT $10 OFFSET $11";
+
+/// The stock a restock replaces, read under the strategy's discipline.
+const SELECT_STOCK_FOR_UPDATE: &str = "
+    SELECT quantity FROM discs WHERE id = $1 AND deleted_at IS NULL FOR UPDATE";
+const SELECT_STOCK: &str = "
+    SELECT quantity FROM discs WHERE id = $1 AND deleted_at IS NULL";
+
+const UPDATE_DISC: &str = "
+    UPDATE discs SET
+        name = COALESCE($2, name),
+        artist = COALESCE($3, artist),
+        year_of_release = COALESCE($4, year_of_release),
+        genre = COALESCE($5, genre),
+        quantity = COALESCE($6, quantity),
+        updated_at = now()
+    WHERE id = $1 AND deleted_at IS NULL
+    RETURNING id, name, artist, year_of_release, genre, quantity, created_at, updated_at";
+
+const DELETE_DISC: &str = "
+    UPDATE discs SET deleted_at = now(), updated_at = now()
+    WHERE id = $1 AND deleted_at IS NULL";
+
+/// Why a row of `stock_adjustments` was written.
+#[derive(Debug, Clone, Copy)]
+enum Adjustment {
+    Initial,
+    Restock,
+}
+
+impl Adjustment {
+    const fn as_str(self) -> &'static str {
+        match self {
+            Self::Initial => "initial",
+            Self::Restock => "restock",
+        }
+    }
+}
+
+async fn record_adjustment(
+    client: &impl GenericClient,
+    id: DiscId,
+    delta: i64,
+    reason: Adjustment,
+) -> Result<(), StoreError> {
+    execute(
+        client,
+        INSERT_ADJUSTMENT,
+        &[&id.as_uuid(), &delta, &reason.as_str()],
+    )
+    .await
+    .map_err(store_error)?;
+    Ok(())
+}
+
+/// Escapes the LIKE wildcards of client text, so `50%` finds "50%" and not
+/// "500". Backslash is LIKE's default escape character.
+pub(crate) fn like_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+/// The disc with this id, on a connection or inside a unit of work.
+async fn find_disc(client: &impl GenericClient, id: DiscId) -> Result<Option<Disc>, StoreError> {
+    let row = query_opt(client, SELECT_DISC, &[&id.as_uuid()])
+        .await
+        .map_err(store_error)?;
+    row.as_ref().map(rows::disc).transpose()
+}
+
+/// Applies `patch` without touching the stock.
+async fn update_disc(
+    client: &impl GenericClient,
+    id: DiscId,
+    patch: &DiscPatch,
+) -> Result<Option<Disc>, StoreError> {
+    let row = query_opt(
+        client,
+        UPDATE_DISC,
+        &[
+            &id.as_uuid(),
+            &patch.name.as_ref().map(|name| name.as_str()),
+            &patch.artist.as_ref().map(|artist| artist.as_str()),
+            &patch.year_of_release.map(|year| year.get()),
+            &patch.genre.as_ref().map(|genre| genre.as_str()),
+            &patch.quantity.map(|quantity| quantity.get()),
+        ],
+    )
+    .await
+    .map_err(store_error)?;
+    row.as_ref().map(rows::disc).transpose()
+}
+
+#[async_trait]
+impl DiscRepository for PgDiscRepository {
+    #[tracing::instrument(level = "debug", skip_all, fields(disc_id = %disc.id))]
+    async fn insert(&self, disc: &NewDisc) -> Result<Disc, StoreError> {
+        let mut client = connection(&self.pool).await?;
+        let tx = begin(&mut client, IsolationLevel::ReadCommitted).await?;
+        let row = query_opt(
+            &tx,
+            INSERT_DISC,
+            &[
+                &disc.id.as_uuid(),
+                &disc.name.as_str(),
+                &disc.artist.as_str(),
+                &disc.year_of_release.get(),
+                &disc.genre.as_str(),
+                &disc.quantity.get(),
+            ],
+        )
+        .await
+        .map_err(store_error)?;
+        let stored = row.as_ref().map(rows::disc).transpose()?;
+        let stored = stored.ok_or_else(|| {
+            StoreError::Unexpected(anyhow::anyhow!("INSERT … RETURNING gave no row"))
+        })?;
+        record_adjustment(&tx, disc.id, disc.quantity.get(), Adjustment::Initial).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(stored)
+    }
+
+    #[tracing::instrument(level = "debug", skip(self))]
+    async fn get(&self, id: DiscId) -> Result<Option<Disc>, StoreError> {
+        let client = connection(&self.pool).await?;
+        find_disc(&client, id).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn list(&self, filter: &DiscFilter) -> Result<Vec<Disc>, StoreError> {
+        let client = connection(&self.pool).await?;
+        let contains = |text: &Option<String>| text.as_deref().map(like_escape);
+        let rows = query(
+            &client,
+            LIST_DISCS,
+            &[
+                &contains(&filter.name_contains),
+                &contains(&filter.artist_contains),
+                &contains(&filter.genre_contains),
+                &filter.name_exact,
+                &filter.artist_exact,
+                &filter.genre_exact,
+                &filter.year_of_release_min,
+                &filter.year_of_release_max,
+                &filter.in_stock,
+                &filter.page.limit(),
+                &filter.page.offset(),
+            ],
+        )
+        .await
+        .map_err(store_error)?;
+        rows::all(&rows, rows::disc)
+    }
+
+    #[tracing::instrument(level = "debug", skip(self, patch), fields(strategy = %self.strategy))]
+    async fn update(&self, id: DiscId, patch: &DiscPatch) -> Result<Option<Disc>, StoreError> {
+        let mut client = connection(&self.pool).await?;
+        let Some(quantity) = patch.quantity else {
+            // Without a new stock the update is one statement, which takes
+            // the row lock itself; it need not conflict with purchases.
+            return update_disc(&client, id, patch).await;
+        };
+        let tx = begin(&mut client, self.strategy.isolation_level()).await?;
+        let read = match self.strategy {
+            ConcurrencyStrategy::Pessimistic => SELECT_STOCK_FOR_UPDATE,
+            ConcurrencyStrategy::Optimistic => SELECT_STOCK,
+        };
+        let Some(row) = query_opt(&tx, read, &[&id.as_uuid()])
+            .await
+            .map_err(store_error)?
+        else {
+            return Ok(None);
+        };
+        let previous: i64 = row
+            .try_get("quantity")
+            .map_err(|e| StoreError::Unexpected(e.into()))?;
+        // Optimistic: fails with a serialization error if a purchase changed
+        // the stock since it was read, so `previous` is exactly what is replaced.
+        let updated = update_disc(&tx, id, patch).await?;
+        let delta = quantity.get() - previous;
+        if delta != 0 {
+            record_adjustment(&tx, id, delta, Adjustment::Restock).await?;
+        }
+        tx.commit().await.map_err(store_error)?;
+        Ok(updated)
+    }
+
+    #[tracing::instrument(level = "debug", skip(self))]
+    async fn delete(&self, id: DiscId) -> Result<bool, StoreError> {
+        let client = connection(&self.pool).await?;
+        let deleted = execute(&client, DELETE_DISC, &[&id.as_uuid()])
+            .await
+            .map_err(store_error)?;
+        Ok(deleted == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_escape;
+
+    #[test]
+    fn like_wildcards_and_the_escape_character_are_escaped() {
+        assert_eq!(like_escape("50% off_now"), r"50\% off\_now");
+        assert_eq!(like_escape(r"back\slash"), r"back\\slash");
+        assert_eq!(like_escape("plain"), "plain");
+    }
+}

@@ -1,0 +1,81 @@
+//! Cancelling an order: one unit of work that marks it canceled and returns
+//! its units to the disc's stock.
+
+use deadpool_postgres::Object;
+use recordshop_domain::StoreError;
+use recordshop_domain::order::{OrderStatus, PurchaseOrder, PurchaseOrderId};
+
+use crate::ConcurrencyStrategy;
+use crate::error::store_error;
+use crate::rows;
+use crate::sql::{begin, execute, query_opt};
+
+const LOCK_ORDER: &str = "
+    SELECT id, customer_id, disc_id, quantity, status, created_at, canceled_at,
+           customer_snapshot, disc_snapshot
+    FROM purchase_orders
+    WHERE id = $1
+    FOR UPDATE";
+const READ_ORDER: &str = "
+    SELECT id, customer_id, disc_id, quantity, status, created_at, canceled_at,
+           customer_snapshot, disc_snapshot
+    FROM purchase_orders
+    WHERE id = $1";
+
+/// The status guard is redundant under either strategy (the row is locked,
+/// or a concurrent change fails the update); it keeps a bug from restocking
+/// twice.
+const MARK_CANCELED: &str = "
+    UPDATE purchase_orders SET status = 'canceled', canceled_at = now()
+    WHERE id = $1 AND status = 'confirmed'
+    RETURNING canceled_at";
+
+/// Deleted discs are restocked too: the units exist, and the disc may be
+/// listed again by hand.
+const RESTOCK: &str = "
+    UPDATE discs SET quantity = quantity + $2, updated_at = now()
+    WHERE id = $1";
+
+pub(super) async fn cancel(
+    client: &mut Object,
+    strategy: ConcurrencyStrategy,
+    id: PurchaseOrderId,
+) -> Result<Option<PurchaseOrder>, StoreError> {
+    let tx = begin(client, strategy.isolation_level()).await?;
+    let read = match strategy {
+        ConcurrencyStrategy::Pessimistic => LOCK_ORDER,
+        ConcurrencyStrategy::Optimistic => READ_ORDER,
+    };
+    let Some(row) = query_opt(&tx, read, &[&id.as_uuid()])
+        .await
+        .map_err(store_error)?
+    else {
+        return Ok(None);
+    };
+    let mut order = rows::order(&row)?;
+    if order.status == OrderStatus::Canceled {
+        return Ok(Some(order));
+    }
+    let canceled = query_opt(&tx, MARK_CANCELED, &[&id.as_uuid()])
+        .await
+        .map_err(store_error)?;
+    let canceled = canceled.ok_or_else(|| {
+        StoreError::Unexpected(anyhow::anyhow!("order {id} was no longer confirmed"))
+    })?;
+    let units = i64::from(order.quantity.get());
+    let restocked = execute(&tx, RESTOCK, &[&order.disc_id.as_uuid(), &units])
+        .await
+        .map_err(store_error)?;
+    if restocked != 1 {
+        return Err(StoreError::Unexpected(anyhow::anyhow!(
+            "disc {} of order {id} is missing",
+            order.disc_id
+        )));
+    }
+    tx.commit().await.map_err(store_error)?;
+    order.status = OrderStatus::Canceled;
+    order.canceled_at = canceled
+        .try_get("canceled_at")
+        .map_err(|e| StoreError::Unexpected(e.into()))?;
+    Ok(Some(order))
+}

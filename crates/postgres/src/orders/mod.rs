@@ -1,0 +1,110 @@
+//! Purchase orders: [`PurchaseOrderRepository`] over `purchase_orders`, with
+//! the units of work that place and cancel them under the chosen
+//! [`ConcurrencyStrategy`].
+
+mod cancel;
+mod place;
+
+use async_trait::async_trait;
+use deadpool_postgres::Pool;
+use recordshop_domain::StoreError;
+use recordshop_domain::order::{
+    NewPurchaseOrder, PlaceOrderError, PurchaseOrder, PurchaseOrderFilter, PurchaseOrderId,
+    PurchaseOrderRepository,
+};
+
+use crate::ConcurrencyStrategy;
+use crate::error::store_error;
+use crate::rows;
+use crate::sql::{connection, query, query_opt};
+
+/// [`PurchaseOrderRepository`] on PostgreSQL. Placing and cancelling follow
+/// the [`ConcurrencyStrategy`]:
+///
+/// - pessimistic: READ COMMITTED, the disc row (or the order row, to cancel)
+///   locked with `SELECT … FOR UPDATE` before deciding;
+/// - optimistic: REPEATABLE READ and plain reads; a concurrent writer makes
+///   the write fail with a serialization error, reported as
+///   [`StoreError::Conflict`] for the domain to retry.
+#[derive(Clone)]
+pub struct PgPurchaseOrderRepository {
+    pool: Pool,
+    strategy: ConcurrencyStrategy,
+}
+
+impl PgPurchaseOrderRepository {
+    /// Orders stored through `pool`, placed and canceled per `strategy`.
+    #[must_use]
+    pub fn new(pool: Pool, strategy: ConcurrencyStrategy) -> Self {
+        Self { pool, strategy }
+    }
+}
+
+const SELECT_ORDER: &str = "
+    SELECT id, customer_id, disc_id, quantity, status, created_at, canceled_at,
+           customer_snapshot, disc_snapshot
+    FROM purchase_orders
+    WHERE id = $1";
+
+/// Optional filters as in `discs::LIST_DISCS`; newest first, which the
+/// `purchase_orders_*created_idx` indexes serve.
+const LIST_ORDERS: &str = "
+    SELECT id, customer_id, disc_id, quantity, status, created_at, canceled_at,
+           customer_snapshot, disc_snapshot
+    FROM purchase_orders
+    WHERE ($1::uuid IS NULL OR customer_id = $1)
+      AND ($2::uuid IS NULL OR disc_id = $2)
+      AND ($3::text IS NULL OR status = $3)
+      AND ($4::timestamptz IS NULL OR created_at >= $4)
+      AND ($5::timestamptz IS NULL OR created_at <= $5)
+    ORDER BY created_at DESC, id DESC
+    LIMIT $6 OFFSET $7";
+
+#[async_trait]
+impl PurchaseOrderRepository for PgPurchaseOrderRepository {
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(order_id = %order.id, disc_id = %order.disc_id, strategy = %self.strategy)
+    )]
+    async fn place(&self, order: &NewPurchaseOrder) -> Result<PurchaseOrder, PlaceOrderError> {
+        let mut client = connection(&self.pool).await?;
+        place::place(&mut client, self.strategy, order).await
+    }
+
+    #[tracing::instrument(level = "debug", skip(self))]
+    async fn get(&self, id: PurchaseOrderId) -> Result<Option<PurchaseOrder>, StoreError> {
+        let client = connection(&self.pool).await?;
+        let row = query_opt(&client, SELECT_ORDER, &[&id.as_uuid()])
+            .await
+            .map_err(store_error)?;
+        row.as_ref().map(rows::order).transpose()
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn list(&self, filter: &PurchaseOrderFilter) -> Result<Vec<PurchaseOrder>, StoreError> {
+        let client = connection(&self.pool).await?;
+        let rows = query(
+            &client,
+            LIST_ORDERS,
+            &[
+                &filter.customer_id.map(|id| id.as_uuid()),
+                &filter.disc_id.map(|id| id.as_uuid()),
+                &filter.status.map(|status| status.as_str()),
+                &filter.from,
+                &filter.to,
+                &filter.page.limit(),
+                &filter.page.offset(),
+            ],
+        )
+        .await
+        .map_err(store_error)?;
+        rows::all(&rows, rows::order)
+    }
+
+    #[tracing::instrument(level = "debug", skip(self), fields(strategy = %self.strategy))]
+    async fn cancel(&self, id: PurchaseOrderId) -> Result<Option<PurchaseOrder>, StoreError> {
+        let mut client = connection(&self.pool).await?;
+        cancel::cancel(&mut client, self.strategy, id).await
+    }
+}

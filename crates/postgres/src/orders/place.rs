@@ -1,0 +1,147 @@
+//! Placing an order: one unit of work that reads the customer, reads (or
+//! locks) the disc, lets the domain decide, then writes the new stock and
+//! the order together.
+
+use anyhow::anyhow;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{GenericClient, Object};
+use recordshop_domain::StoreError;
+use recordshop_domain::customer::Customer;
+use recordshop_domain::disc::{Disc, DiscId};
+use recordshop_domain::order::{NewPurchaseOrder, OrderStatus, PlaceOrderError, PurchaseOrder};
+use tokio_postgres::types::Json;
+
+use crate::ConcurrencyStrategy;
+use crate::customers::find_customer;
+use crate::error::store_error;
+use crate::rows::{self, StoredCustomer, StoredDisc};
+use crate::sql::{begin, query_opt};
+
+/// `now()` is the transaction's start time, so it is also the `updated_at`
+/// the sale will write: reading it here lets the disc snapshot be complete
+/// before the write.
+const LOCK_DISC: &str = "
+    SELECT id, name, artist, year_of_release, genre, quantity, created_at, updated_at,
+           now() AS sold_at
+    FROM discs
+    WHERE id = $1 AND deleted_at IS NULL
+    FOR UPDATE";
+const READ_DISC: &str = "
+    SELECT id, name, artist, year_of_release, genre, quantity, created_at, updated_at,
+           now() AS sold_at
+    FROM discs
+    WHERE id = $1 AND deleted_at IS NULL";
+
+/// The stock decrement and the order in one statement: one round trip while
+/// the disc row is locked (pessimistic) or exposed to a concurrent writer
+/// (optimistic, where the UPDATE then fails with a serialization error).
+const RECORD_SALE: &str = "
+    WITH sold AS (
+        UPDATE discs SET quantity = $2, updated_at = now()
+        WHERE id = $1
+        RETURNING id
+    )
+    INSERT INTO purchase_orders
+        (id, customer_id, disc_id, quantity, status, customer_snapshot, disc_snapshot)
+    SELECT $3::uuid, $4::uuid, sold.id, $5::integer, 'confirmed', $6::jsonb, $7::jsonb
+    FROM sold
+    RETURNING created_at";
+
+/// The disc as the sale finds it, and the time the sale will bear.
+struct DiscOnSale {
+    disc: Disc,
+    sold_at: DateTime<Utc>,
+}
+
+async fn read_disc(
+    client: &impl GenericClient,
+    strategy: ConcurrencyStrategy,
+    id: DiscId,
+) -> Result<Option<DiscOnSale>, StoreError> {
+    let sql = match strategy {
+        ConcurrencyStrategy::Pessimistic => LOCK_DISC,
+        ConcurrencyStrategy::Optimistic => READ_DISC,
+    };
+    let Some(row) = query_opt(client, sql, &[&id.as_uuid()])
+        .await
+        .map_err(store_error)?
+    else {
+        return Ok(None);
+    };
+    let sold_at = row
+        .try_get("sold_at")
+        .map_err(|e| StoreError::Unexpected(e.into()))?;
+    Ok(Some(DiscOnSale {
+        disc: rows::disc(&row)?,
+        sold_at,
+    }))
+}
+
+/// Writes the sale; returns the order's creation time.
+async fn record_sale(
+    client: &impl GenericClient,
+    order: &NewPurchaseOrder,
+    customer: &Customer,
+    disc_after: &Disc,
+) -> Result<DateTime<Utc>, StoreError> {
+    let row = query_opt(
+        client,
+        RECORD_SALE,
+        &[
+            &order.disc_id.as_uuid(),
+            &disc_after.quantity.get(),
+            &order.id.as_uuid(),
+            &order.customer_id.as_uuid(),
+            &order.quantity.get(),
+            &Json(StoredCustomer::from(customer)),
+            &Json(StoredDisc::from(disc_after)),
+        ],
+    )
+    .await
+    .map_err(store_error)?;
+    let row = row.ok_or_else(|| {
+        StoreError::Unexpected(anyhow!("the sold disc {} vanished", order.disc_id))
+    })?;
+    row.try_get("created_at")
+        .map_err(|e| StoreError::Unexpected(e.into()))
+}
+
+pub(super) async fn place(
+    client: &mut Object,
+    strategy: ConcurrencyStrategy,
+    order: &NewPurchaseOrder,
+) -> Result<PurchaseOrder, PlaceOrderError> {
+    let tx = begin(client, strategy.isolation_level()).await?;
+    // Read before the disc is locked, so the lock is held for as little as
+    // possible.
+    let customer = find_customer(&tx, order.customer_id).await?;
+    let on_sale = read_disc(&tx, strategy, order.disc_id).await?;
+    let left = order.check(
+        customer.as_ref(),
+        on_sale.as_ref().map(|on_sale| &on_sale.disc),
+    )?;
+    let (Some(customer), Some(DiscOnSale { disc, sold_at })) = (customer, on_sale) else {
+        return Err(StoreError::Unexpected(anyhow!(
+            "the order passed its check without a customer or a disc"
+        ))
+        .into());
+    };
+    let disc_after = Disc {
+        quantity: left,
+        updated_at: sold_at,
+        ..disc
+    };
+    let created_at = record_sale(&tx, order, &customer, &disc_after).await?;
+    tx.commit().await.map_err(store_error)?;
+    Ok(PurchaseOrder {
+        id: order.id,
+        customer_id: order.customer_id,
+        disc_id: order.disc_id,
+        quantity: order.quantity,
+        status: OrderStatus::Confirmed,
+        created_at,
+        canceled_at: None,
+        customer,
+        disc: disc_after,
+    })
+}

@@ -1,0 +1,51 @@
+//! One contract suite for purchase orders, run against every concurrency
+//! strategy: the same test bodies, one module per strategy.
+
+mod races;
+mod rules;
+
+use recordshop_postgres::ConcurrencyStrategy;
+
+/// Generates `mod pessimistic` and `mod optimistic`, each with one test per
+/// listed body, so a failure names the strategy.
+macro_rules! for_each_strategy {
+    ($($body:ident::$test:ident),* $(,)?) => {
+        mod pessimistic {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    super::$body::$test(recordshop_postgres::ConcurrencyStrategy::Pessimistic).await;
+                }
+            )*
+        }
+        mod optimistic {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    super::$body::$test(recordshop_postgres::ConcurrencyStrategy::Optimistic).await;
+                }
+            )*
+        }
+    };
+}
+
+for_each_strategy!(
+    races::concurrent_single_unit_purchases_sell_exactly_the_stock,
+    races::purchases_restocks_and_cancels_keep_the_ledger,
+    races::multi_unit_purchases_racing_for_the_last_units_never_oversell,
+    rules::a_purchase_decrements_the_stock_and_snapshots_both_sides,
+    rules::an_unknown_customer_cannot_buy,
+    rules::an_inactive_customer_cannot_buy,
+    rules::an_unknown_or_deleted_disc_cannot_be_bought,
+    rules::more_than_the_stock_is_out_of_stock,
+    rules::cancelling_twice_restocks_once,
+    rules::cancelling_an_order_of_a_deleted_disc_restocks_it,
+    rules::unknown_orders_are_not_found,
+    rules::listing_filters_and_orders_newest_first,
+);
+
+#[test]
+fn every_strategy_has_a_suite() {
+    // A new strategy needs its module in `for_each_strategy!`.
+    assert_eq!(ConcurrencyStrategy::ALL.len(), 2);
+}

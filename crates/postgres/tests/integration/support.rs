@@ -1,0 +1,158 @@
+//! Shared set-up: a database, a pool, services over the adapter, sample
+//! values, and the stock ledger check.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use deadpool_postgres::Pool;
+use recordshop_domain::RetryPolicy;
+use recordshop_domain::customer::{
+    BirthDate, CustomerId, CustomerService, Document, Email, NewCustomer, PersonName, Phone,
+};
+use recordshop_domain::disc::{
+    ArtistName, DiscId, DiscName, DiscService, Genre, NewDisc, ReleaseYear, StockQuantity,
+};
+use recordshop_domain::order::{OrderQuantity, PurchaseOrderService};
+use recordshop_postgres::{
+    ConcurrencyStrategy, PgCustomerRepository, PgDiscRepository, PgPurchaseOrderRepository,
+    PoolSettings, create_pool,
+};
+use recordshop_testdb::TestDatabase;
+
+/// Connections for tests that race many tasks against one row.
+pub const CONCURRENT_POOL: usize = 16;
+/// Connections for tests that run one request at a time.
+pub const SMALL_POOL: usize = 4;
+
+/// A fresh database and a pool on it; the database is dropped with it.
+pub struct Harness {
+    pub pool: Pool,
+    pub db: TestDatabase,
+}
+
+impl Harness {
+    pub async fn new(max_size: usize) -> Self {
+        let db = TestDatabase::create().await.expect("test database");
+        let settings = PoolSettings {
+            max_size,
+            wait_timeout: Duration::from_secs(10),
+        };
+        let pool = create_pool(db.config().clone(), settings).expect("pool");
+        Self { pool, db }
+    }
+
+    pub fn discs(&self, strategy: ConcurrencyStrategy) -> PgDiscRepository {
+        PgDiscRepository::new(self.pool.clone(), strategy)
+    }
+
+    pub fn customers(&self) -> PgCustomerRepository {
+        PgCustomerRepository::new(self.pool.clone())
+    }
+
+    pub fn orders(&self, strategy: ConcurrencyStrategy) -> PgPurchaseOrderRepository {
+        PgPurchaseOrderRepository::new(self.pool.clone(), strategy)
+    }
+
+    pub fn disc_service(&self, strategy: ConcurrencyStrategy) -> DiscService {
+        DiscService::new(Arc::new(self.discs(strategy)), RetryPolicy::default())
+    }
+
+    pub fn customer_service(&self) -> CustomerService {
+        CustomerService::new(Arc::new(self.customers()))
+    }
+
+    pub fn order_service(&self, strategy: ConcurrencyStrategy) -> PurchaseOrderService {
+        PurchaseOrderService::new(Arc::new(self.orders(strategy)), RetryPolicy::default())
+    }
+
+    pub async fn client(&self) -> tokio_postgres::Client {
+        self.db.client().await.expect("test client")
+    }
+
+    /// Asserts, for every disc, stock + confirmed units = initial stock +
+    /// restocks (the sum of its `stock_adjustments`), and returns how many
+    /// discs were checked.
+    pub async fn assert_ledger_balances(&self) -> usize {
+        let rows = self
+            .client()
+            .await
+            .query(
+                "SELECT d.id, d.quantity,
+                        (SELECT COALESCE(SUM(o.quantity), 0)::bigint FROM purchase_orders o
+                          WHERE o.disc_id = d.id AND o.status = 'confirmed') AS sold,
+                        (SELECT COALESCE(SUM(a.delta), 0)::bigint FROM stock_adjustments a
+                          WHERE a.disc_id = d.id) AS adjusted
+                 FROM discs d",
+                &[],
+            )
+            .await
+            .expect("ledger query");
+        for row in &rows {
+            let id: uuid::Uuid = row.get("id");
+            let (stock, sold, adjusted): (i64, i64, i64) =
+                (row.get("quantity"), row.get("sold"), row.get("adjusted"));
+            assert_eq!(
+                stock + sold,
+                adjusted,
+                "disc {id}: stock {stock} + sold {sold} != initial + restocks {adjusted}"
+            );
+        }
+        rows.len()
+    }
+
+    /// The stored stock of a disc, deleted or not.
+    pub async fn stock_of(&self, id: DiscId) -> i64 {
+        self.client()
+            .await
+            .query_one("SELECT quantity FROM discs WHERE id = $1", &[&id.as_uuid()])
+            .await
+            .expect("stock")
+            .get(0)
+    }
+}
+
+pub fn new_disc(name: &str, artist: &str, year: i64, genre: &str, quantity: i64) -> NewDisc {
+    NewDisc {
+        id: DiscId::generate(),
+        name: DiscName::parse(name).unwrap(),
+        artist: ArtistName::parse(artist).unwrap(),
+        year_of_release: ReleaseYear::parse(year).unwrap(),
+        genre: Genre::parse(genre).unwrap(),
+        quantity: StockQuantity::parse(quantity).unwrap(),
+    }
+}
+
+/// A disc with `quantity` units and unremarkable other fields.
+pub fn stocked_disc(quantity: i64) -> NewDisc {
+    new_disc("Kind of Blue", "Miles Davis", 1959, "Jazz", quantity)
+}
+
+pub fn new_customer(name: &str, document: &str, email: &str) -> NewCustomer {
+    let born = NaiveDate::from_ymd_opt(1990, 5, 17).unwrap();
+    NewCustomer {
+        id: CustomerId::generate(),
+        document: Document::parse(document).unwrap(),
+        name: PersonName::parse(name).unwrap(),
+        birth_date: BirthDate::new(born, born).unwrap(),
+        email: Email::parse(email).unwrap(),
+        phone: Phone::parse("+55 (11) 91234-5678").unwrap(),
+    }
+}
+
+/// A customer whose document and email derive from `tag`.
+pub fn tagged_customer(tag: &str) -> NewCustomer {
+    new_customer(
+        "John Doe",
+        &format!("doc-{tag}"),
+        &format!("john.{tag}@example.com"),
+    )
+}
+
+pub fn units(n: i64) -> OrderQuantity {
+    OrderQuantity::parse(n).unwrap()
+}
+
+pub fn stock(n: i64) -> StockQuantity {
+    StockQuantity::parse(n).unwrap()
+}

@@ -1,0 +1,57 @@
+//! The record shop server: configuration, the wiring of the PostgreSQL
+//! adapter, the domain services and the HTTP app, and the `serve` and
+//! `migrate` commands.
+//!
+//! Tests start the real application on port 0:
+//!
+//! ```no_run
+//! # async fn example(config: recordshop::Config) -> anyhow::Result<()> {
+//! let app = recordshop::Application::build(&config).await?;
+//! let port = app.port();
+//! let handle = app.handle();
+//! actix_web::rt::spawn(app.run_until_stopped());
+//! // … talk to 127.0.0.1:{port} …
+//! handle.stop(true).await;
+//! # Ok(()) }
+//! ```
+
+use std::io::IsTerminal;
+
+pub mod config;
+mod startup;
+
+pub use config::{Cli, Command, Config};
+pub use startup::{Application, app_state, migrate};
+
+/// Sends logs to stdout, filtered by `filter` (validated by [`Config`]).
+/// Does nothing when a subscriber is already installed, as in tests.
+pub fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Failing means a subscriber is installed already; keep that one.
+    // Colours only for a person at a terminal, not for log collectors.
+    let ansi = std::io::stdout().is_terminal();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .try_init();
+}
+
+/// Runs `command`: both apply pending migrations; `serve` then serves until
+/// SIGINT or SIGTERM.
+///
+/// # Errors
+/// When migrations fail, the address cannot be bound, or the server fails.
+pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    tracing::info!(?command, ?config, "starting");
+    migrate(&config).await?;
+    if command == Command::Migrate {
+        tracing::info!("migrations applied");
+        return Ok(());
+    }
+    let application = Application::build(&config).await?;
+    tracing::info!(host = %config.host, port = application.port(), "listening");
+    application.run_until_stopped().await?;
+    tracing::info!("stopped");
+    Ok(())
+}

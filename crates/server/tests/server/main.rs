@@ -1,0 +1,9 @@
+//! Tests of the server crate: configuration parsing, and the real
+//! application started on port 0.
+
+// clippy.toml allows these in #[test] functions; the helpers beside them
+// are test code too, where a panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod config;
+mod startup;
