@@ -1,0 +1,79 @@
+//! Project tasks, run as `cargo xtask <command>`.
+//!
+//! - `cargo xtask run`: the server on a local PostgreSQL cluster (or on
+//!   `DATABASE_URL`), migrated and seeded.
+//! - `cargo xtask test`: every test against a throwaway cluster that is
+//!   removed afterwards.
+//!
+//! Everything is driven as child processes (cargo, initdb, pg_ctl, psql), so
+//! the tool needs neither an async runtime nor a database driver.
+
+mod account;
+mod cluster;
+mod interrupt;
+mod pgbin;
+mod process;
+mod run;
+mod server;
+mod test;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    about = "Project tasks for the record shop service"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server on a local PostgreSQL cluster (or on DATABASE_URL when set).
+    Run(run::Args),
+    /// Run the workspace's tests against a throwaway PostgreSQL cluster.
+    Test(test::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = interrupt::install().and_then(|()| match cli.command {
+        Command::Run(args) => run::run(&args),
+        Command::Test(args) => test::run(&args),
+    });
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("xtask: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root: xtask lives in `<root>/crates/xtask`.
+fn project_root() -> anyhow::Result<PathBuf> {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .map(Path::to_path_buf)
+        .context("xtask must live in <project>/crates/xtask")
+}
+
+/// The cargo that started us (cargo sets `CARGO`), so a toolchain override
+/// applies to the builds xtask starts too.
+fn cargo() -> std::ffi::OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
+/// Prints one line of what xtask is doing, apart from the children's output.
+macro_rules! say {
+    ($($arg:tt)*) => { eprintln!("xtask: {}", format_args!($($arg)*)) };
+}
+pub(crate) use say;
