@@ -14,7 +14,10 @@ use crate::sql::{begin, connection, execute, query, query_opt};
 
 /// [`DiscRepository`] on PostgreSQL. Restocks follow the
 /// [`ConcurrencyStrategy`], so they serialise with purchases of the same
-/// disc.
+/// disc: the optimistic strategy reads the stock it replaces in REPEATABLE
+/// READ, every other one locks the disc row first (an atomic purchase's
+/// conditional UPDATE and a batch's `SELECT … FOR UPDATE` queue on that
+/// same lock).
 #[derive(Clone)]
 pub struct PgDiscRepository {
     pool: Pool,
@@ -130,7 +133,10 @@ pub(crate) fn like_escape(text: &str) -> String {
 }
 
 /// The disc with this id, on a connection or inside a unit of work.
-async fn find_disc(client: &impl GenericClient, id: DiscId) -> Result<Option<Disc>, StoreError> {
+pub(crate) async fn find_disc(
+    client: &impl GenericClient,
+    id: DiscId,
+) -> Result<Option<Disc>, StoreError> {
     let row = query_opt(client, SELECT_DISC, &[&id.as_uuid()])
         .await
         .map_err(store_error)?;
@@ -230,9 +236,10 @@ impl DiscRepository for PgDiscRepository {
             return update_disc(&client, id, patch).await;
         };
         let tx = begin(&mut client, self.strategy.isolation_level()).await?;
-        let read = match self.strategy {
-            ConcurrencyStrategy::Pessimistic => SELECT_STOCK_FOR_UPDATE,
-            ConcurrencyStrategy::Optimistic => SELECT_STOCK,
+        let read = if self.strategy.locks_rows() {
+            SELECT_STOCK_FOR_UPDATE
+        } else {
+            SELECT_STOCK
         };
         let Some(row) = query_opt(&tx, read, &[&id.as_uuid()])
             .await

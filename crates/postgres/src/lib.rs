@@ -2,9 +2,12 @@
 //! tokio-postgres and a deadpool pool.
 //!
 //! Every query is written out in SQL, parameterised, and prepared through
-//! the pool's statement cache. A purchase, a restock and a cancellation are
-//! each one explicit transaction whose isolation and locking follow the
-//! [`ConcurrencyStrategy`] chosen at start.
+//! the pool's statement cache. A restock and a cancellation are each one
+//! explicit transaction whose isolation and locking follow the
+//! [`ConcurrencyStrategy`] chosen at start; a purchase is one transaction
+//! (pessimistic, optimistic), one statement (atomic), or one transaction
+//! shared with the other purchases of its disc that arrived with it
+//! (batched, bounded by [`BatchSettings`]).
 
 mod customers;
 mod discs;
@@ -21,6 +24,6 @@ pub use customers::PgCustomerRepository;
 pub use discs::PgDiscRepository;
 pub use health::PgStoreHealth;
 pub use migrate::{migrate, migrations_fingerprint};
-pub use orders::PgPurchaseOrderRepository;
+pub use orders::{BatchSettings, PgPurchaseOrderRepository};
 pub use pool::{PoolSettings, create_pool};
 pub use strategy::{ConcurrencyStrategy, UnknownStrategy};

@@ -14,22 +14,46 @@ pub enum ConcurrencyStrategy {
     /// REPEATABLE READ with plain reads: the first writer wins and the others
     /// fail with a serialization error, which the domain retries.
     Optimistic,
+    /// A purchase is one statement in READ COMMITTED (autocommit): the
+    /// customer check, a conditional decrement (`… WHERE quantity >= $n`)
+    /// and the order insert in one CTE. No read-modify-write window and one
+    /// round trip; a failed purchase costs one more read to name the reason.
+    /// Restocks and cancellations follow the pessimistic discipline.
+    Atomic,
+    /// Purchases of the same disc that arrive together are combined into one
+    /// READ COMMITTED transaction: one row lock, units allocated in arrival
+    /// order, one multi-row insert, one commit, each caller answered on its
+    /// own. The row lock keeps several server processes correct. Restocks
+    /// and cancellations follow the pessimistic discipline.
+    Batched,
 }
 
 impl ConcurrencyStrategy {
     /// Every strategy, in the order they are documented.
-    pub const ALL: [Self; 2] = [Self::Pessimistic, Self::Optimistic];
+    pub const ALL: [Self; 4] = [
+        Self::Pessimistic,
+        Self::Optimistic,
+        Self::Atomic,
+        Self::Batched,
+    ];
 
     /// The isolation level of the units of work that write stock.
     pub(crate) const fn isolation_level(self) -> IsolationLevel {
         match self {
-            // Row locks make READ COMMITTED safe: a locked row is re-read at
-            // its latest committed version.
-            Self::Pessimistic => IsolationLevel::ReadCommitted,
             // REPEATABLE READ turns a concurrent write to a row this unit of
             // work read into a serialization failure instead of a lost update.
             Self::Optimistic => IsolationLevel::RepeatableRead,
+            // Row locks (or a single conditional UPDATE) make READ COMMITTED
+            // safe: a locked row is re-read at its latest committed version.
+            Self::Pessimistic | Self::Atomic | Self::Batched => IsolationLevel::ReadCommitted,
         }
+    }
+
+    /// Whether multi-statement units of work (restocks, cancellations, the
+    /// pessimistic and batched purchases) lock the rows they read with
+    /// `SELECT … FOR UPDATE`. Only the optimistic strategy reads without.
+    pub(crate) const fn locks_rows(self) -> bool {
+        !matches!(self, Self::Optimistic)
     }
 
     /// The name used in configuration and reports.
@@ -38,6 +62,8 @@ impl ConcurrencyStrategy {
         match self {
             Self::Pessimistic => "pessimistic",
             Self::Optimistic => "optimistic",
+            Self::Atomic => "atomic",
+            Self::Batched => "batched",
         }
     }
 }
@@ -50,8 +76,16 @@ impl fmt::Display for ConcurrencyStrategy {
 
 /// A strategy name that is not one of [`ConcurrencyStrategy::ALL`].
 #[derive(Debug, thiserror::Error)]
-#[error("unknown concurrency strategy {0:?}; accepted: pessimistic, optimistic")]
+#[error("unknown concurrency strategy {0:?}; accepted: {accepted}", accepted = accepted_names())]
 pub struct UnknownStrategy(String);
+
+/// "pessimistic, optimistic, …", from [`ConcurrencyStrategy::ALL`] so the
+/// message cannot fall behind the enum.
+fn accepted_names() -> String {
+    ConcurrencyStrategy::ALL
+        .map(ConcurrencyStrategy::as_str)
+        .join(", ")
+}
 
 impl FromStr for ConcurrencyStrategy {
     type Err = UnknownStrategy;
@@ -61,5 +95,34 @@ impl FromStr for ConcurrencyStrategy {
             .into_iter()
             .find(|strategy| strategy.as_str() == raw)
             .ok_or_else(|| UnknownStrategy(raw.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_strategy_round_trips_through_its_name() {
+        for strategy in ConcurrencyStrategy::ALL {
+            assert_eq!(
+                strategy.as_str().parse::<ConcurrencyStrategy>().ok(),
+                Some(strategy)
+            );
+        }
+    }
+
+    #[test]
+    fn an_unknown_name_lists_every_accepted_one() {
+        let error = "yolo"
+            .parse::<ConcurrencyStrategy>()
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            error.as_deref(),
+            Some(
+                "unknown concurrency strategy \"yolo\"; accepted: pessimistic, optimistic, atomic, batched"
+            )
+        );
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use recordshop_domain::RetryPolicy;
-use recordshop_postgres::{ConcurrencyStrategy, PoolSettings};
+use recordshop_postgres::{BatchSettings, ConcurrencyStrategy, PoolSettings};
 use tokio_postgres::config::Host;
 
 /// The command line: an optional subcommand and the settings.
@@ -96,7 +96,7 @@ pub struct Settings {
         global = true
     )]
     postgres_schema: Option<String>,
-    /// pessimistic (default) or optimistic.
+    /// pessimistic (default), optimistic, atomic or batched.
     #[arg(long, env = "CONCURRENCY_STRATEGY", value_name = "CONCURRENCY_STRATEGY", value_parser = ConcurrencyStrategy::from_str, global = true)]
     concurrency_strategy: Option<ConcurrencyStrategy>,
     /// true means CONCURRENCY_STRATEGY=optimistic (the original service's switch).
@@ -122,11 +122,18 @@ pub struct Settings {
     #[arg(long, env = "HTTP_WORKERS", value_name = "HTTP_WORKERS", value_parser = at_least_one::<usize>, global = true)]
     http_workers: Option<usize>,
     /// Attempts at a unit of work that keeps conflicting, the first included.
-    #[arg(long, env = "OPTIMISTIC_MAX_ATTEMPTS", value_name = "OPTIMISTIC_MAX_ATTEMPTS", default_value = "10", value_parser = at_least_one::<u32>, global = true)]
+    #[arg(long, env = "OPTIMISTIC_MAX_ATTEMPTS", value_name = "OPTIMISTIC_MAX_ATTEMPTS", default_value_t = RetryPolicy::default().max_attempts, value_parser = at_least_one::<u32>, global = true)]
     optimistic_max_attempts: u32,
     /// No retry starts after this long since the first attempt.
     #[arg(long, env = "OPTIMISTIC_RETRY_BUDGET_MS", value_name = "OPTIMISTIC_RETRY_BUDGET_MS", default_value = "2000", value_parser = at_least_one::<u64>, global = true)]
     optimistic_retry_budget_ms: u64,
+    /// Batched strategy: purchases at most in one transaction.
+    #[arg(long, env = "BATCH_MAX_SIZE", value_name = "BATCH_MAX_SIZE", default_value_t = BatchSettings::default().max_batch, value_parser = at_least_one::<usize>, global = true)]
+    batch_max_size: usize,
+    /// Batched strategy: the longest a purchase of a busy disc waits for
+    /// others to join its batch; 0 is pure group commit.
+    #[arg(long, env = "BATCH_MAX_WAIT_MS", value_name = "BATCH_MAX_WAIT_MS", default_value_t = default_batch_wait_ms(), global = true)]
+    batch_max_wait_ms: u64,
     /// Log filter, e.g. `info` or `recordshop_http=debug,info`.
     #[arg(
         long,
@@ -159,6 +166,10 @@ fn boolean(raw: &str) -> Result<bool, String> {
     }
 }
 
+fn default_batch_wait_ms() -> u64 {
+    u64::try_from(BatchSettings::default().max_wait.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// The validated configuration the server runs with.
 #[derive(Clone)]
 pub struct Config {
@@ -168,6 +179,8 @@ pub struct Config {
     pub strategy: ConcurrencyStrategy,
     /// Retries of units of work the database aborted for contention.
     pub retry: RetryPolicy,
+    /// Bounds of the batched strategy's batches.
+    pub batching: BatchSettings,
     /// Address to listen on.
     pub host: String,
     /// Port to listen on; 0 picks a free one.
@@ -222,6 +235,10 @@ impl Config {
                 max_attempts: settings.optimistic_max_attempts,
                 budget: Duration::from_millis(settings.optimistic_retry_budget_ms),
                 ..defaults
+            },
+            batching: BatchSettings {
+                max_batch: settings.batch_max_size,
+                max_wait: Duration::from_millis(settings.batch_max_wait_ms),
             },
             host: settings.host,
             port: settings.port,
@@ -327,6 +344,7 @@ impl fmt::Debug for Config {
             .field("database", &DatabaseSummary(&self.database))
             .field("strategy", &self.strategy.as_str())
             .field("retry", &self.retry)
+            .field("batching", &self.batching)
             .field("listen", &format_args!("{}:{}", self.host, self.port))
             .field("pool", &self.pool)
             .field("http_workers", &self.http_workers)

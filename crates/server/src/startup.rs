@@ -86,7 +86,11 @@ impl Application {
 pub fn app_state(pool: Pool, config: &Config) -> AppState {
     let discs = PgDiscRepository::new(pool.clone(), config.strategy);
     let customers = PgCustomerRepository::new(pool.clone());
-    let orders = PgPurchaseOrderRepository::new(pool.clone(), config.strategy);
+    let orders = PgPurchaseOrderRepository::with_batch_settings(
+        pool.clone(),
+        config.strategy,
+        config.batching,
+    );
     AppState {
         discs: DiscService::new(Arc::new(discs), config.retry),
         customers: CustomerService::new(Arc::new(customers)),

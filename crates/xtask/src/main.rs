@@ -4,16 +4,20 @@
 //!   `DATABASE_URL`), migrated and seeded.
 //! - `cargo xtask test`: every test against a throwaway cluster that is
 //!   removed afterwards.
+//! - `cargo xtask experiment`: the concurrency experiments on a scratch
+//!   cluster, through the `experiment` binary.
 //!
 //! Everything is driven as child processes (cargo, initdb, pg_ctl, psql), so
 //! the tool needs neither an async runtime nor a database driver.
 
 mod account;
 mod cluster;
+mod experiment;
 mod interrupt;
 mod pgbin;
 mod process;
 mod run;
+mod scratch;
 mod server;
 mod test;
 
@@ -40,6 +44,9 @@ enum Command {
     Run(run::Args),
     /// Run the workspace's tests against a throwaway PostgreSQL cluster.
     Test(test::Args),
+    /// Run the concurrency experiments (load, consistency check, report) on a
+    /// scratch PostgreSQL cluster with durability on.
+    Experiment(experiment::Args),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +54,7 @@ fn main() -> ExitCode {
     let outcome = interrupt::install().and_then(|()| match cli.command {
         Command::Run(args) => run::run(&args),
         Command::Test(args) => test::run(&args),
+        Command::Experiment(args) => experiment::run(&args),
     });
     match outcome {
         Ok(code) => code,

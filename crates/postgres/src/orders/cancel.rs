@@ -1,5 +1,10 @@
 //! Cancelling an order: one unit of work that marks it canceled and returns
 //! its units to the disc's stock.
+//!
+//! Every strategy but the optimistic one locks the order row first (READ
+//! COMMITTED): cancellations are rare next to purchases, so the atomic and
+//! batched strategies keep this simple, proven shape; the disc row is then
+//! updated under its own lock, the same lock their purchases queue on.
 
 use deadpool_postgres::Object;
 use recordshop_domain::StoreError;
@@ -42,9 +47,10 @@ pub(super) async fn cancel(
     id: PurchaseOrderId,
 ) -> Result<Option<PurchaseOrder>, StoreError> {
     let tx = begin(client, strategy.isolation_level()).await?;
-    let read = match strategy {
-        ConcurrencyStrategy::Pessimistic => LOCK_ORDER,
-        ConcurrencyStrategy::Optimistic => READ_ORDER,
+    let read = if strategy.locks_rows() {
+        LOCK_ORDER
+    } else {
+        READ_ORDER
     };
     let Some(row) = query_opt(&tx, read, &[&id.as_uuid()])
         .await

@@ -2,17 +2,22 @@
 //! the units of work that place and cancel them under the chosen
 //! [`ConcurrencyStrategy`].
 
+mod atomic;
+mod batched;
 mod cancel;
 mod place;
 
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
 use recordshop_domain::StoreError;
+use recordshop_domain::disc::DiscId;
 use recordshop_domain::order::{
     NewPurchaseOrder, PlaceOrderError, PurchaseOrder, PurchaseOrderFilter, PurchaseOrderId,
     PurchaseOrderRepository,
 };
 
+pub use self::batched::BatchSettings;
+use self::batched::Batcher;
 use crate::ConcurrencyStrategy;
 use crate::error::store_error;
 use crate::rows;
@@ -25,18 +30,82 @@ use crate::sql::{connection, query, query_opt};
 ///   locked with `SELECT … FOR UPDATE` before deciding;
 /// - optimistic: REPEATABLE READ and plain reads; a concurrent writer makes
 ///   the write fail with a serialization error, reported as
-///   [`StoreError::Conflict`] for the domain to retry.
+///   [`StoreError::Conflict`] for the domain to retry;
+/// - atomic: a purchase is one conditional statement in autocommit (see
+///   `orders/atomic.rs`); cancellations as pessimistic;
+/// - batched: purchases of one disc arriving together share one
+///   transaction (see `orders/batched`), bounded by [`BatchSettings`];
+///   cancellations as pessimistic.
+///
+/// Clones share the batched strategy's queues; two repositories built
+/// separately batch separately, like two server processes.
 #[derive(Clone)]
 pub struct PgPurchaseOrderRepository {
     pool: Pool,
     strategy: ConcurrencyStrategy,
+    placing: Placing,
+}
+
+/// How [`PgPurchaseOrderRepository::place`] runs, fixed by the strategy.
+#[derive(Clone)]
+enum Placing {
+    /// One transaction per purchase (pessimistic, optimistic).
+    Transaction,
+    /// One statement per purchase.
+    Statement,
+    /// Purchases of a disc combined by a queue per disc.
+    Batched(Batcher),
 }
 
 impl PgPurchaseOrderRepository {
-    /// Orders stored through `pool`, placed and canceled per `strategy`.
+    /// Orders stored through `pool`, placed and canceled per `strategy`,
+    /// with the default [`BatchSettings`] when it is batched.
     #[must_use]
     pub fn new(pool: Pool, strategy: ConcurrencyStrategy) -> Self {
-        Self { pool, strategy }
+        Self::with_batch_settings(pool, strategy, BatchSettings::default())
+    }
+
+    /// Orders stored through `pool`, placed and canceled per `strategy`;
+    /// `batching` bounds the batches of [`ConcurrencyStrategy::Batched`] and
+    /// is ignored by the other strategies.
+    #[must_use]
+    pub fn with_batch_settings(
+        pool: Pool,
+        strategy: ConcurrencyStrategy,
+        batching: BatchSettings,
+    ) -> Self {
+        let placing = match strategy {
+            ConcurrencyStrategy::Pessimistic | ConcurrencyStrategy::Optimistic => {
+                Placing::Transaction
+            }
+            ConcurrencyStrategy::Atomic => Placing::Statement,
+            ConcurrencyStrategy::Batched => Placing::Batched(Batcher::new(pool.clone(), batching)),
+        };
+        Self {
+            pool,
+            strategy,
+            placing,
+        }
+    }
+
+    /// Purchases of `disc` waiting for their batch (not counting the batch
+    /// in flight); always 0 unless batched. For metrics and tests.
+    #[must_use]
+    pub fn queued_purchases(&self, disc: DiscId) -> usize {
+        match &self.placing {
+            Placing::Batched(batcher) => batcher.queued(disc),
+            Placing::Transaction | Placing::Statement => 0,
+        }
+    }
+
+    /// Discs with a batch worker alive (a worker ends when its disc's queue
+    /// is empty); always 0 unless batched. For metrics and tests.
+    #[must_use]
+    pub fn batching_discs(&self) -> usize {
+        match &self.placing {
+            Placing::Batched(batcher) => batcher.active_discs(),
+            Placing::Transaction | Placing::Statement => 0,
+        }
     }
 }
 
@@ -68,8 +137,17 @@ impl PurchaseOrderRepository for PgPurchaseOrderRepository {
         fields(order_id = %order.id, disc_id = %order.disc_id, strategy = %self.strategy)
     )]
     async fn place(&self, order: &NewPurchaseOrder) -> Result<PurchaseOrder, PlaceOrderError> {
-        let mut client = connection(&self.pool).await?;
-        place::place(&mut client, self.strategy, order).await
+        match &self.placing {
+            Placing::Transaction => {
+                let mut client = connection(&self.pool).await?;
+                place::place(&mut client, self.strategy, order).await
+            }
+            Placing::Statement => {
+                let client = connection(&self.pool).await?;
+                atomic::place(&client, order).await
+            }
+            Placing::Batched(batcher) => batcher.place(order).await,
+        }
     }
 
     #[tracing::instrument(level = "debug", skip(self))]

@@ -48,19 +48,22 @@ const RECORD_SALE: &str = "
     RETURNING created_at";
 
 /// The disc as the sale finds it, and the time the sale will bear.
-struct DiscOnSale {
-    disc: Disc,
-    sold_at: DateTime<Utc>,
+pub(super) struct DiscOnSale {
+    pub(super) disc: Disc,
+    pub(super) sold_at: DateTime<Utc>,
 }
 
-async fn read_disc(
+/// The disc `id` as the sale finds it: locked (`SELECT … FOR UPDATE`) unless
+/// the strategy is optimistic. `None` when unknown or deleted.
+pub(super) async fn read_disc(
     client: &impl GenericClient,
     strategy: ConcurrencyStrategy,
     id: DiscId,
 ) -> Result<Option<DiscOnSale>, StoreError> {
-    let sql = match strategy {
-        ConcurrencyStrategy::Pessimistic => LOCK_DISC,
-        ConcurrencyStrategy::Optimistic => READ_DISC,
+    let sql = if strategy.locks_rows() {
+        LOCK_DISC
+    } else {
+        READ_DISC
     };
     let Some(row) = query_opt(client, sql, &[&id.as_uuid()])
         .await

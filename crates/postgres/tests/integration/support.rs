@@ -15,8 +15,8 @@ use recordshop_domain::disc::{
 };
 use recordshop_domain::order::{OrderQuantity, PurchaseOrderService};
 use recordshop_postgres::{
-    ConcurrencyStrategy, PgCustomerRepository, PgDiscRepository, PgPurchaseOrderRepository,
-    PoolSettings, create_pool,
+    BatchSettings, ConcurrencyStrategy, PgCustomerRepository, PgDiscRepository,
+    PgPurchaseOrderRepository, PoolSettings, create_pool,
 };
 use recordshop_testdb::TestDatabase;
 
@@ -52,6 +52,25 @@ impl Harness {
 
     pub fn orders(&self, strategy: ConcurrencyStrategy) -> PgPurchaseOrderRepository {
         PgPurchaseOrderRepository::new(self.pool.clone(), strategy)
+    }
+
+    /// A batched repository bounded by `settings`.
+    pub fn batched_orders(&self, settings: BatchSettings) -> PgPurchaseOrderRepository {
+        PgPurchaseOrderRepository::with_batch_settings(
+            self.pool.clone(),
+            ConcurrencyStrategy::Batched,
+            settings,
+        )
+    }
+
+    /// Another pool on the same database, as a second server process
+    /// would have.
+    pub fn another_pool(&self, max_size: usize) -> Pool {
+        let settings = PoolSettings {
+            max_size,
+            wait_timeout: Duration::from_secs(10),
+        };
+        create_pool(self.db.config().clone(), settings).expect("second pool")
     }
 
     pub fn disc_service(&self, strategy: ConcurrencyStrategy) -> DiscService {

@@ -1,28 +1,33 @@
 //! One contract suite for purchase orders, run against every concurrency
 //! strategy: the same test bodies, one module per strategy.
 
+mod batching;
+mod held_lock;
 mod races;
 mod rules;
 
 use recordshop_postgres::ConcurrencyStrategy;
 
-/// Generates `mod pessimistic` and `mod optimistic`, each with one test per
-/// listed body, so a failure names the strategy.
+/// Generates one module per strategy (`mod pessimistic`, `mod optimistic`,
+/// `mod atomic`, `mod batched`), each with one test per listed body, so a
+/// failure names the strategy.
 macro_rules! for_each_strategy {
     ($($body:ident::$test:ident),* $(,)?) => {
-        mod pessimistic {
+        strategy_suite!(pessimistic, Pessimistic; $($body::$test),*);
+        strategy_suite!(optimistic, Optimistic; $($body::$test),*);
+        strategy_suite!(atomic, Atomic; $($body::$test),*);
+        strategy_suite!(batched, Batched; $($body::$test),*);
+    };
+}
+
+/// One strategy's module of [`for_each_strategy!`].
+macro_rules! strategy_suite {
+    ($module:ident, $strategy:ident; $($body:ident::$test:ident),*) => {
+        mod $module {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $test() {
-                    super::$body::$test(recordshop_postgres::ConcurrencyStrategy::Pessimistic).await;
-                }
-            )*
-        }
-        mod optimistic {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $test() {
-                    super::$body::$test(recordshop_postgres::ConcurrencyStrategy::Optimistic).await;
+                    super::$body::$test(recordshop_postgres::ConcurrencyStrategy::$strategy).await;
                 }
             )*
         }
@@ -47,5 +52,5 @@ for_each_strategy!(
 #[test]
 fn every_strategy_has_a_suite() {
     // A new strategy needs its module in `for_each_strategy!`.
-    assert_eq!(ConcurrencyStrategy::ALL.len(), 2);
+    assert_eq!(ConcurrencyStrategy::ALL.len(), 4);
 }

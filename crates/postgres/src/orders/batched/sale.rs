@@ -1,0 +1,339 @@
+//! One batch of purchases of one disc: one customers read, then one READ
+//! COMMITTED transaction with one row lock, one multi-row insert and one
+//! stock update, one commit, and an answer per purchase.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use anyhow::anyhow;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{GenericClient, Object, Pool};
+use recordshop_domain::StoreError;
+use recordshop_domain::customer::{Customer, CustomerId};
+use recordshop_domain::disc::{Disc, DiscId};
+use recordshop_domain::order::{NewPurchaseOrder, OrderStatus, PlaceOrderError, PurchaseOrder};
+use tokio::sync::oneshot;
+use tokio_postgres::IsolationLevel;
+use tokio_postgres::types::Json;
+use uuid::Uuid;
+
+use super::queue::Runner;
+use crate::ConcurrencyStrategy;
+use crate::error::store_error;
+use crate::orders::place::read_disc;
+use crate::rows::{self, StoredCustomer, StoredDisc};
+use crate::sql::{begin, connection, query};
+
+const SELECT_CUSTOMERS: &str = "
+    SELECT id, document, name, birth_date, email, phone, is_active, created_at, updated_at
+    FROM customers
+    WHERE id = ANY($1)";
+
+/// The new stock and every order of the batch in one statement (one round
+/// trip), under the row lock taken by `read_disc`. `now()` is the
+/// transaction's start, read with the lock as `sold_at`: it is the disc
+/// snapshots' `updated_at` and every order's `created_at`.
+const RECORD_SALES: &str = "
+    WITH sold AS (
+        UPDATE discs SET quantity = $2, updated_at = now()
+        WHERE id = $1
+        RETURNING id
+    )
+    INSERT INTO purchase_orders
+        (id, customer_id, disc_id, quantity, status, customer_snapshot, disc_snapshot)
+    SELECT o.id, o.customer_id, sold.id, o.quantity, 'confirmed',
+           o.customer_snapshot, o.disc_snapshot
+    FROM sold,
+         UNNEST($3::uuid[], $4::uuid[], $5::integer[], $6::jsonb[], $7::jsonb[])
+             AS o (id, customer_id, quantity, customer_snapshot, disc_snapshot)
+    RETURNING id, created_at";
+
+/// What a caller gets back.
+pub(super) type Answer = Result<PurchaseOrder, PlaceOrderError>;
+
+/// A purchase waiting in a batch, and where its answer goes.
+pub(super) struct Purchase {
+    pub(super) order: NewPurchaseOrder,
+    pub(super) reply: oneshot::Sender<Answer>,
+}
+
+impl Purchase {
+    /// A caller that went away no longer listens; nothing to do then.
+    fn answer(self, answer: Answer) {
+        let _ = self.reply.send(answer);
+    }
+}
+
+/// A purchase whose customer may buy, with the customer as read.
+struct Buyer {
+    purchase: Purchase,
+    customer: Customer,
+}
+
+/// Runs batches on connections of `pool`.
+pub(super) struct Sale {
+    pool: Pool,
+}
+
+impl Sale {
+    pub(super) fn new(pool: Pool) -> Self {
+        Self { pool }
+    }
+}
+
+impl Runner for Sale {
+    type Key = DiscId;
+    type Item = Purchase;
+
+    async fn run(&self, disc_id: DiscId, batch: Vec<Purchase>) {
+        // Purchases whose callers left before the batch started are skipped.
+        let batch: Vec<Purchase> = batch.into_iter().filter(|p| !p.reply.is_closed()).collect();
+        if batch.is_empty() {
+            return;
+        }
+        let mut client = match connection(&self.pool).await {
+            Ok(client) => client,
+            Err(error) => return fail_all(batch, error, |p| p),
+        };
+        let customers = match read_customers(&client, &batch).await {
+            Ok(customers) => customers,
+            Err(error) => return fail_all(batch, error, |p| p),
+        };
+        let buyers = admit(batch, &customers);
+        if buyers.is_empty() {
+            return;
+        }
+        match sell(&mut client, disc_id, &buyers).await {
+            Ok(answers) => {
+                tracing::debug!(%disc_id, size = buyers.len(), "batch committed");
+                for (buyer, answer) in buyers.into_iter().zip(answers) {
+                    buyer.purchase.answer(answer);
+                }
+            }
+            Err(error) => fail_all(buyers, error, |b| b.purchase),
+        }
+    }
+}
+
+/// Every customer of the batch, in one query.
+async fn read_customers(
+    client: &impl GenericClient,
+    batch: &[Purchase],
+) -> Result<HashMap<CustomerId, Customer>, StoreError> {
+    let mut ids: Vec<Uuid> = batch
+        .iter()
+        .map(|p| p.order.customer_id.as_uuid())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let rows = query(client, SELECT_CUSTOMERS, &[&ids])
+        .await
+        .map_err(store_error)?;
+    rows.iter()
+        .map(|row| rows::customer(row).map(|customer| (customer.id, customer)))
+        .collect()
+}
+
+/// Answers, before the lock, the purchases whose customer may not buy; a
+/// request's own rule violation fails only that request. Returns the rest.
+///
+/// Given no disc, [`NewPurchaseOrder::check`] reports the customer's
+/// violations first and `DiscNotFound` only when the customer may buy, so
+/// the domain's precedence holds without restating its rules.
+fn admit(batch: Vec<Purchase>, customers: &HashMap<CustomerId, Customer>) -> Vec<Buyer> {
+    let mut buyers = Vec::with_capacity(batch.len());
+    for purchase in batch {
+        let customer = customers.get(&purchase.order.customer_id);
+        match (purchase.order.check(customer, None), customer) {
+            (Err(PlaceOrderError::DiscNotFound(_)), Some(customer)) => buyers.push(Buyer {
+                customer: customer.clone(),
+                purchase,
+            }),
+            (Err(refused), _) => purchase.answer(Err(refused)),
+            (Ok(_), _) => purchase.answer(Err(StoreError::Unexpected(anyhow!(
+                "a purchase passed its check without a disc"
+            ))
+            .into())),
+        }
+    }
+    buyers
+}
+
+/// Allocates the locked stock to `buyers` in arrival order, **first fit**:
+/// each purchase is judged by [`NewPurchaseOrder::check`] against the stock
+/// the earlier purchases of the batch left. One that no longer fits is
+/// refused (`out_of_stock`, with the units left at its turn) and the next
+/// ones are still judged, so a smaller later purchase may still be sold.
+///
+/// Why first fit: every purchase gets exactly the answer it would get if
+/// the batch were placed one purchase at a time in arrival order, as the
+/// other strategies do, so batching changes throughput and never outcomes.
+/// Stopping at the first misfit would refuse later purchases while the
+/// units they asked for are still on the shelf (a 409 no serial execution
+/// would give); reordering (smallest first, best fit) would sell more units
+/// per batch but let later arrivals overtake earlier ones. Under first fit
+/// a refusal always means the stock at its turn, and hence the stock ever
+/// after within the batch, was below what it asked.
+///
+/// Returns, per buyer, the disc snapshot right after its sale, or why not.
+fn allocate(disc: Option<&Disc>, sold_at: DateTime<Utc>, buyers: &[Buyer]) -> Vec<Answer> {
+    let mut shelf = disc.map(|disc| Disc {
+        updated_at: sold_at,
+        ..disc.clone()
+    });
+    buyers
+        .iter()
+        .map(|buyer| {
+            let order = &buyer.purchase.order;
+            let left = order.check(Some(&buyer.customer), shelf.as_ref())?;
+            let Some(shelf) = shelf.as_mut() else {
+                return Err(StoreError::Unexpected(anyhow!("a sale passed without a disc")).into());
+            };
+            shelf.quantity = left;
+            Ok(PurchaseOrder {
+                id: order.id,
+                customer_id: order.customer_id,
+                disc_id: order.disc_id,
+                quantity: order.quantity,
+                status: OrderStatus::Confirmed,
+                created_at: sold_at,
+                canceled_at: None,
+                customer: buyer.customer.clone(),
+                disc: shelf.clone(),
+            })
+        })
+        .collect()
+}
+
+/// The batch's transaction; `Err` only when it failed as a whole.
+async fn sell(
+    client: &mut Object,
+    disc_id: DiscId,
+    buyers: &[Buyer],
+) -> Result<Vec<Answer>, StoreError> {
+    let tx = begin(client, IsolationLevel::ReadCommitted).await?;
+    let on_sale = read_disc(&tx, ConcurrencyStrategy::Batched, disc_id).await?;
+    let sold_at = on_sale.as_ref().map_or_else(Utc::now, |on| on.sold_at);
+    let mut answers = allocate(on_sale.as_ref().map(|on| &on.disc), sold_at, buyers);
+    let sold: Vec<&PurchaseOrder> = answers.iter().filter_map(|a| a.as_ref().ok()).collect();
+    if let Some(last) = sold.last() {
+        let created = record_sales(&tx, disc_id, last.disc.quantity.get(), &sold).await?;
+        for order in answers.iter_mut().filter_map(|a| a.as_mut().ok()) {
+            order.created_at = *created.get(&order.id.as_uuid()).ok_or_else(|| {
+                StoreError::Unexpected(anyhow!("order {} of the batch was not stored", order.id))
+            })?;
+        }
+    }
+    // Also when nothing sold: the refusals were decided under the lock.
+    tx.commit().await.map_err(store_error)?;
+    Ok(answers)
+}
+
+/// Writes the new stock and the orders; returns each order's `created_at`.
+async fn record_sales(
+    client: &impl GenericClient,
+    disc_id: DiscId,
+    stock_left: i64,
+    sold: &[&PurchaseOrder],
+) -> Result<HashMap<Uuid, DateTime<Utc>>, StoreError> {
+    let ids: Vec<Uuid> = sold.iter().map(|o| o.id.as_uuid()).collect();
+    let customer_ids: Vec<Uuid> = sold.iter().map(|o| o.customer_id.as_uuid()).collect();
+    let quantities: Vec<i32> = sold.iter().map(|o| o.quantity.get()).collect();
+    let customers: Vec<_> = sold
+        .iter()
+        .map(|o| Json(StoredCustomer::from(&o.customer)))
+        .collect();
+    let discs: Vec<_> = sold
+        .iter()
+        .map(|o| Json(StoredDisc::from(&o.disc)))
+        .collect();
+    let rows = query(
+        client,
+        RECORD_SALES,
+        &[
+            &disc_id.as_uuid(),
+            &stock_left,
+            &ids,
+            &customer_ids,
+            &quantities,
+            &customers,
+            &discs,
+        ],
+    )
+    .await
+    .map_err(store_error)?;
+    if rows.len() != sold.len() {
+        return Err(StoreError::Unexpected(anyhow!(
+            "the batch stored {} of {} orders for disc {disc_id}",
+            rows.len(),
+            sold.len()
+        )));
+    }
+    rows.iter()
+        .map(|row| {
+            let id = row
+                .try_get("id")
+                .map_err(|e| StoreError::Unexpected(e.into()))?;
+            let created_at = row
+                .try_get("created_at")
+                .map_err(|e| StoreError::Unexpected(e.into()))?;
+            Ok((id, created_at))
+        })
+        .collect()
+}
+
+/// Sends a copy of `error` to every item: the batch failed as a whole, so
+/// each request gets the same store error (a `Conflict` lets the domain
+/// service retry it, in a later batch).
+fn fail_all<T>(items: Vec<T>, error: StoreError, purchase: impl Fn(T) -> Purchase) {
+    tracing::warn!(error = %format_args!("{error:#}"), size = items.len(), "a batch failed");
+    let shared = SharedError::from(error);
+    for item in items {
+        purchase(item).answer(Err(shared.to_store_error().into()));
+    }
+}
+
+/// A [`StoreError`] that can be handed to every request of a batch: the
+/// cause is shared, so each copy keeps the whole chain for the logs.
+enum SharedError {
+    Unavailable(SharedCause),
+    Conflict,
+    Unexpected(SharedCause),
+}
+
+impl From<StoreError> for SharedError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(cause) => Self::Unavailable(SharedCause(Arc::new(cause))),
+            StoreError::Conflict => Self::Conflict,
+            StoreError::Unexpected(cause) => Self::Unexpected(SharedCause(Arc::new(cause))),
+        }
+    }
+}
+
+impl SharedError {
+    fn to_store_error(&self) -> StoreError {
+        match self {
+            Self::Unavailable(cause) => StoreError::Unavailable(cause.clone().into()),
+            Self::Conflict => StoreError::Conflict,
+            Self::Unexpected(cause) => StoreError::Unexpected(cause.clone().into()),
+        }
+    }
+}
+
+/// One cause, shared by the copies of a batch's error.
+#[derive(Debug, Clone)]
+struct SharedCause(Arc<anyhow::Error>);
+
+impl fmt::Display for SharedCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&*self.0, f)
+    }
+}
+
+impl std::error::Error for SharedCause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
