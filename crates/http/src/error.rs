@@ -9,17 +9,127 @@ use recordshop_domain::customer::CustomerError;
 use recordshop_domain::disc::DiscError;
 use recordshop_domain::order::{OrderError, PlaceOrderError};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// The media type of every error body.
 const PROBLEM_JSON: HeaderValue = HeaderValue::from_static("application/problem+json");
 
 /// One field of a request body that broke its rule.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct FieldError {
     /// The field, spelled as in the JSON body.
+    #[schema(example = "quantity")]
     pub field: &'static str,
     /// What is wrong with it, written for the client.
+    #[schema(example = "must be from 1 to 2147483647")]
     pub message: String,
+}
+
+/// The stable `code` of a problem: what clients branch on. Each code has
+/// one status and one title.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemCode {
+    /// 404: an unknown route, or an unknown or malformed id in the path.
+    NotFound,
+    /// 404: the body names a customer that does not exist.
+    CustomerNotFound,
+    /// 404: the body names a disc that does not exist.
+    DiscNotFound,
+    /// 400: not JSON, a wrong JSON type, a bad query parameter.
+    MalformedRequest,
+    /// 405: the route exists but does not answer this method.
+    MethodNotAllowed,
+    /// 413: the body is over the size limit.
+    PayloadTooLarge,
+    /// 422: fields broke their rules; `errors` lists each.
+    ValidationFailed,
+    /// 422: a deactivated customer tried to buy.
+    CustomerInactive,
+    /// 409: a purchase asked for more than the remaining stock.
+    OutOfStock,
+    /// 409: another customer already has this document or email.
+    CustomerExists,
+    /// 503: concurrent requests kept conflicting past the retry budget.
+    Contention,
+    /// 503: the database cannot be reached.
+    Unavailable,
+    /// 500: a bug; the detail says nothing more.
+    Internal,
+}
+
+impl ProblemCode {
+    /// Every code, in the order the contract's table lists them.
+    pub const ALL: [Self; 13] = [
+        Self::MalformedRequest,
+        Self::NotFound,
+        Self::CustomerNotFound,
+        Self::DiscNotFound,
+        Self::MethodNotAllowed,
+        Self::OutOfStock,
+        Self::CustomerExists,
+        Self::PayloadTooLarge,
+        Self::ValidationFailed,
+        Self::CustomerInactive,
+        Self::Contention,
+        Self::Unavailable,
+        Self::Internal,
+    ];
+
+    /// The code as it appears in problem bodies.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::CustomerNotFound => "customer_not_found",
+            Self::DiscNotFound => "disc_not_found",
+            Self::MalformedRequest => "malformed_request",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::ValidationFailed => "validation_failed",
+            Self::CustomerInactive => "customer_inactive",
+            Self::OutOfStock => "out_of_stock",
+            Self::CustomerExists => "customer_exists",
+            Self::Contention => "contention",
+            Self::Unavailable => "unavailable",
+            Self::Internal => "internal",
+        }
+    }
+
+    /// The HTTP status every problem with this code answers.
+    #[must_use]
+    pub const fn status(self) -> StatusCode {
+        match self {
+            Self::NotFound | Self::CustomerNotFound | Self::DiscNotFound => StatusCode::NOT_FOUND,
+            Self::MalformedRequest => StatusCode::BAD_REQUEST,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::ValidationFailed | Self::CustomerInactive => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::OutOfStock | Self::CustomerExists => StatusCode::CONFLICT,
+            Self::Contention | Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The problem's `title`: short, fixed per code.
+    #[must_use]
+    pub const fn title(self) -> &'static str {
+        match self {
+            Self::NotFound => "Not found",
+            Self::CustomerNotFound => "Customer not found",
+            Self::DiscNotFound => "Disc not found",
+            Self::MalformedRequest => "Malformed request",
+            Self::MethodNotAllowed => "Method not allowed",
+            Self::PayloadTooLarge => "Payload too large",
+            Self::ValidationFailed => "Validation failed",
+            Self::CustomerInactive => "Customer inactive",
+            Self::OutOfStock => "Out of stock",
+            Self::CustomerExists => "Customer exists",
+            Self::Contention => "Contention",
+            Self::Unavailable => "Service unavailable",
+            Self::Internal => "Internal server error",
+        }
+    }
 }
 
 /// Every way a request can fail. Each variant has one status and one
@@ -68,16 +178,31 @@ pub enum ApiError {
     Internal(#[source] anyhow::Error),
 }
 
-/// The problem document (RFC 9457) plus this API's `code` and `errors`.
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An error body: an RFC 9457 problem document plus this API's `code`, and
+/// `errors` for `validation_failed`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(
+    description = "An error (RFC 9457 problem details, `application/problem+json`). \
+                   Branch on `code`, not on `title` or `detail`."
+)]
+pub(crate) struct Problem<'a> {
+    /// Always `about:blank`: `code` says what happened.
     #[serde(rename = "type")]
+    #[schema(example = "about:blank")]
     kind: &'static str,
+    /// Short and fixed per code.
+    #[schema(example = "Out of stock")]
     title: &'static str,
+    /// The HTTP status, repeated.
+    #[schema(example = 409)]
     status: u16,
+    /// What went wrong this time, for a person.
+    #[schema(example = "disc bcd8a0e9-dc0a-4ae7-a783-458542e2cc39 has 3 units left, 5 requested")]
     detail: String,
-    code: &'static str,
+    code: ProblemCode,
+    /// Every failing field; only with `validation_failed`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<FieldError>>, nullable = false)]
     errors: Option<&'a [FieldError]>,
 }
 
@@ -85,58 +210,42 @@ impl ApiError {
     /// The stable `code` clients branch on.
     #[must_use]
     pub fn code(&self) -> &'static str {
-        self.kind().1
+        self.problem_code().as_str()
     }
 
-    fn kind(&self) -> (StatusCode, &'static str, &'static str) {
+    /// The problem this error answers as.
+    #[must_use]
+    pub fn problem_code(&self) -> ProblemCode {
         match self {
-            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", "Not found"),
-            Self::CustomerNotFound(_) => (
-                StatusCode::NOT_FOUND,
-                "customer_not_found",
-                "Customer not found",
-            ),
-            Self::DiscNotFound(_) => (StatusCode::NOT_FOUND, "disc_not_found", "Disc not found"),
-            Self::Malformed(_) => (
-                StatusCode::BAD_REQUEST,
-                "malformed_request",
-                "Malformed request",
-            ),
-            Self::MethodNotAllowed(_) => (
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "Method not allowed",
-            ),
-            Self::PayloadTooLarge(_) => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "Payload too large",
-            ),
-            Self::Validation(_) => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
-                "Validation failed",
-            ),
-            Self::CustomerInactive(_) => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "customer_inactive",
-                "Customer inactive",
-            ),
-            Self::OutOfStock(_) => (StatusCode::CONFLICT, "out_of_stock", "Out of stock"),
-            Self::CustomerExists => (StatusCode::CONFLICT, "customer_exists", "Customer exists"),
-            Self::Store(StoreError::Conflict) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "contention", "Contention")
-            }
-            Self::Store(StoreError::Unavailable(_)) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "Service unavailable",
-            ),
-            Self::Store(StoreError::Unexpected(_)) | Self::Internal(_) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "Internal server error",
-            ),
+            Self::NotFound(_) => ProblemCode::NotFound,
+            Self::CustomerNotFound(_) => ProblemCode::CustomerNotFound,
+            Self::DiscNotFound(_) => ProblemCode::DiscNotFound,
+            Self::Malformed(_) => ProblemCode::MalformedRequest,
+            Self::MethodNotAllowed(_) => ProblemCode::MethodNotAllowed,
+            Self::PayloadTooLarge(_) => ProblemCode::PayloadTooLarge,
+            Self::Validation(_) => ProblemCode::ValidationFailed,
+            Self::CustomerInactive(_) => ProblemCode::CustomerInactive,
+            Self::OutOfStock(_) => ProblemCode::OutOfStock,
+            Self::CustomerExists => ProblemCode::CustomerExists,
+            Self::Store(StoreError::Conflict) => ProblemCode::Contention,
+            Self::Store(StoreError::Unavailable(_)) => ProblemCode::Unavailable,
+            Self::Store(StoreError::Unexpected(_)) | Self::Internal(_) => ProblemCode::Internal,
+        }
+    }
+
+    /// The body clients receive for this error.
+    pub(crate) fn problem(&self) -> Problem<'_> {
+        let code = self.problem_code();
+        Problem {
+            kind: "about:blank",
+            title: code.title(),
+            status: code.status().as_u16(),
+            detail: self.detail(),
+            code,
+            errors: match self {
+                Self::Validation(errors) => Some(errors),
+                _ => None,
+            },
         }
     }
 
@@ -168,7 +277,7 @@ impl ApiError {
     /// Seconds a client should wait before retrying, for the 503s. Contention
     /// clears as soon as the competing requests finish; an unreachable
     /// database usually takes longer to come back.
-    fn retry_after(&self) -> Option<&'static str> {
+    pub(crate) fn retry_after(&self) -> Option<&'static str> {
         match self {
             Self::Store(StoreError::Conflict) => Some("1"),
             Self::Store(StoreError::Unavailable(_)) => Some("5"),
@@ -177,7 +286,8 @@ impl ApiError {
     }
 
     fn log(&self) {
-        let (status, code, _) = self.kind();
+        let code = self.code();
+        let status = self.problem_code().status();
         match self {
             Self::Store(StoreError::Unexpected(_)) | Self::Internal(_) => {
                 tracing::error!(status = status.as_u16(), code, error = %cause_chain(self), "request failed");
@@ -206,23 +316,14 @@ fn cause_chain(error: &dyn std::error::Error) -> String {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        self.kind().0
+        self.problem_code().status()
     }
 
     fn error_response(&self) -> HttpResponse {
         self.log();
-        let (status, code, title) = self.kind();
-        let problem = Problem {
-            kind: "about:blank",
-            title,
-            status: status.as_u16(),
-            detail: self.detail(),
-            code,
-            errors: match self {
-                Self::Validation(errors) => Some(errors),
-                _ => None,
-            },
-        };
+        let problem = self.problem();
+        let status = self.status_code();
+        let code = problem.code.as_str();
         let mut response = HttpResponse::build(status);
         response.insert_header((header::CONTENT_TYPE, PROBLEM_JSON));
         if let Some(seconds) = self.retry_after() {

@@ -3,9 +3,20 @@
 use actix_web::http::Method;
 use actix_web::web;
 use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
 
 use crate::error::ApiError;
 use crate::{AppState, resource};
+
+/// The health routes, for the API's document.
+#[derive(OpenApi)]
+#[openapi(paths(live, ready))]
+pub(crate) struct ApiDoc;
+
+problems!(
+    /// What `GET /health/ready` answers when the store does not.
+    NotReady => [unavailable()]
+);
 
 const GET: &[Method] = &[Method::GET];
 
@@ -15,19 +26,36 @@ pub(crate) fn routes(config: &mut web::ServiceConfig) {
         .service(resource("/health/ready", GET).route(web::get().to(ready)));
 }
 
-#[derive(Serialize)]
+/// The process serves.
+#[derive(Serialize, ToSchema)]
 struct Live {
+    /// Always `ok`.
+    #[schema(example = "ok")]
     status: &'static str,
+    /// The concurrency strategy purchases use (`CONCURRENCY_STRATEGY`).
+    #[schema(example = "pessimistic")]
     strategy: String,
 }
 
-#[derive(Serialize)]
+/// The store answers.
+#[derive(Serialize, ToSchema)]
 struct Ready {
+    /// Always `ready`.
+    #[schema(example = "ready")]
     status: &'static str,
 }
 
 /// Answers while the process serves; never touches the store, so an
 /// orchestrator does not restart a healthy process during a database outage.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "health",
+    operation_id = "health",
+    summary = "Liveness",
+    description = "200 while the process serves; never touches the database.",
+    responses((status = 200, description = "The process serves.", body = Live)),
+)]
 async fn live(state: web::Data<AppState>) -> web::Json<Live> {
     web::Json(Live {
         status: "ok",
@@ -35,6 +63,19 @@ async fn live(state: web::Data<AppState>) -> web::Json<Live> {
     })
 }
 
+/// 200 when the store answers a ping.
+#[utoipa::path(
+    get,
+    path = "/health/ready",
+    tag = "health",
+    operation_id = "ready",
+    summary = "Readiness",
+    description = "200 when the database answers, else 503 `unavailable`.",
+    responses(
+        (status = 200, description = "The database answers.", body = Ready),
+        NotReady,
+    ),
+)]
 #[tracing::instrument(name = "readiness", skip_all)]
 async fn ready(state: web::Data<AppState>) -> Result<web::Json<Ready>, ApiError> {
     state.health.ping().await?;

@@ -8,11 +8,19 @@
 //! The server binary wires storage into an [`AppState`] and serves
 //! [`app`]; tests do the same with [`actix_web::test::init_service`].
 //!
+//! The API describes itself: [`openapi`] builds the OpenAPI 3.1 document
+//! from the handlers' and DTOs' annotations, served at `GET /openapi.json`
+//! with Swagger UI at `GET /docs` (its assets compiled in, so it works
+//! offline).
+//!
 //! # Partial updates
 //! `PUT` and `PATCH` take any subset of a resource's fields. An absent field
 //! and a field sent as `null` both mean "keep the current value": no field
 //! of the contract can be cleared, so `null` has nothing else to mean.
 
+// First: it defines the `problems!` macro the resource modules use.
+#[macro_use]
+mod openapi;
 mod customers;
 mod discs;
 mod error;
@@ -36,8 +44,9 @@ use recordshop_domain::health::StoreHealth;
 use recordshop_domain::order::PurchaseOrderService;
 use serde::Serialize;
 
-pub use error::{ApiError, FieldError};
+pub use error::{ApiError, FieldError, ProblemCode};
 pub use json::BODY_LIMIT;
+pub use openapi::{DOCS_PATH, OPENAPI_PATH, openapi};
 pub use request_id::{REQUEST_ID_HEADER, middleware as request_id_middleware};
 
 /// What every handler can reach: the domain services and the store's health.
@@ -71,6 +80,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .configure(customers::routes)
             .configure(orders::routes)
             .configure(health::routes)
+            .configure(openapi::routes)
             .default_service(web::to(unknown_route));
     }
 }

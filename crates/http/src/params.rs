@@ -15,6 +15,7 @@ use recordshop_domain::customer::CustomerId;
 use recordshop_domain::disc::DiscId;
 use recordshop_domain::order::PurchaseOrderId;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
 
@@ -147,10 +148,15 @@ fn parse_instant(raw: &str, edge: DayEdge) -> Option<DateTime<Utc>> {
 }
 
 /// The list envelope: one page of items and the page that was served.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Listing<T> {
+    /// The page's items, in the list's order.
     data: Vec<T>,
+    /// The page size applied (the requested one, capped at 100).
+    #[schema(example = 100)]
     limit: i64,
+    /// Items skipped.
+    #[schema(example = 0)]
     offset: i64,
 }
 

@@ -6,6 +6,7 @@
 //!   removed afterwards.
 //! - `cargo xtask experiment`: the concurrency experiments on a scratch
 //!   cluster, through the `experiment` binary.
+//! - `cargo xtask rest-docs`: regenerates `rest-docs/` against a real server.
 //!
 //! Everything is driven as child processes (cargo, initdb, pg_ctl, psql), so
 //! the tool needs neither an async runtime nor a database driver.
@@ -16,6 +17,7 @@ mod experiment;
 mod interrupt;
 mod pgbin;
 mod process;
+mod rest_docs;
 mod run;
 mod scratch;
 mod server;
@@ -47,6 +49,9 @@ enum Command {
     /// Run the concurrency experiments (load, consistency check, report) on a
     /// scratch PostgreSQL cluster with durability on.
     Experiment(experiment::Args),
+    /// Regenerate rest-docs/ (OpenAPI, Insomnia export, HAR) from a real
+    /// server on a freshly seeded scratch database.
+    RestDocs,
 }
 
 fn main() -> ExitCode {
@@ -55,6 +60,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Test(args) => test::run(&args),
         Command::Experiment(args) => experiment::run(&args),
+        Command::RestDocs => rest_docs::run(),
     });
     match outcome {
         Ok(code) => code,

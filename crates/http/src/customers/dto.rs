@@ -6,6 +6,7 @@ use recordshop_domain::customer::{
     PersonName, Phone,
 };
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -15,12 +16,26 @@ use crate::validation::Fields;
 
 /// Body of `POST /customers`. `birth_date` is taken as text so that an
 /// impossible date (`2023-02-30`) is a field error, not a malformed body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(
+    description = "A customer to register; starts active. Text is stored trimmed. No two customers share a document, nor an email compared case-insensitively.",
+    example = json!({"document": "REC-2026-0001", "name": "Ada Lovelace", "birth_date": "1990-12-10", "email": "ada.lovelace@example.com", "phone": "+44 20 7946 0000"})
+)]
 pub(super) struct RegisterCustomer {
+    /// A national document number, 1 to 32 characters; unique.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 32, example = "REC-2026-0001")]
     document: Option<String>,
+    /// 1 to 200 characters.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 200, example = "Ada Lovelace")]
     name: Option<String>,
+    /// A real date, `YYYY-MM-DD`, from 1900-01-01 to today.
+    #[schema(value_type = String, format = Date, required = true, example = "1990-12-10")]
     birth_date: Option<String>,
+    /// `local@domain.tld`, at most 254 characters; unique, case-insensitively.
+    #[schema(value_type = String, format = Email, required = true, max_length = 254, example = "ada.lovelace@example.com")]
     email: Option<String>,
+    /// 3 to 32 characters of digits, spaces and `+-()`.
+    #[schema(value_type = String, required = true, min_length = 3, max_length = 32, pattern = r"^[0-9 +()\-]+$", example = "+44 20 7946 0000")]
     phone: Option<String>,
 }
 
@@ -53,13 +68,28 @@ impl RegisterCustomer {
 
 /// Body of `PUT` / `PATCH /customers/{id}`: any subset of the create fields
 /// and `is_active`; absent or `null` keeps the current value.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(
+    description = "Any subset of a customer's fields and `is_active`, same rules as on registration; an absent or `null` field keeps its value. `is_active: true` reactivates.",
+    example = json!({"phone": "+44 20 7946 0001"})
+)]
 pub(super) struct UpdateCustomer {
+    /// 1 to 32 characters; unique.
+    #[schema(min_length = 1, max_length = 32)]
     document: Option<String>,
+    /// 1 to 200 characters.
+    #[schema(min_length = 1, max_length = 200)]
     name: Option<String>,
+    /// `YYYY-MM-DD`, from 1900-01-01 to today.
+    #[schema(format = Date)]
     birth_date: Option<String>,
+    /// `local@domain.tld`, at most 254 characters; unique.
+    #[schema(format = Email, max_length = 254)]
     email: Option<String>,
+    /// 3 to 32 characters of digits, spaces and `+-()`.
+    #[schema(min_length = 3, max_length = 32, pattern = r"^[0-9 +()\-]+$")]
     phone: Option<String>,
+    /// `false` deactivates, `true` reactivates.
     is_active: Option<bool>,
 }
 
@@ -80,14 +110,27 @@ impl UpdateCustomer {
     }
 }
 
-/// Query of `GET /customers`.
-#[derive(Debug, Deserialize)]
+/// Query of `GET /customers`; like `DiscQuery`, the documented types are
+/// what the text must parse as.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct CustomerQuery {
+    /// Exact document.
+    #[param(example = "12345678911")]
     document: Option<String>,
+    /// Exact email.
+    #[param(example = "johndoe@gmail.com")]
     email: Option<String>,
+    /// Case-insensitive substring of the name.
     name: Option<String>,
+    /// `true`: active customers only; `false`: deactivated ones only.
+    #[param(value_type = Option<bool>)]
     is_active: Option<String>,
+    /// Page size, 0 to 100 (larger values are capped at 100); default 100.
+    #[param(value_type = Option<i64>, minimum = 0)]
     limit: Option<String>,
+    /// Items to skip; default 0.
+    #[param(value_type = Option<i64>, minimum = 0)]
     offset: Option<String>,
 }
 
@@ -105,16 +148,29 @@ impl CustomerQuery {
 }
 
 /// A customer as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Customer, description = "A customer. Customers are never removed, only deactivated.")]
 pub(crate) struct CustomerResponse {
+    #[schema(example = "0e92cf1e-7bc4-4f9e-8eb6-3c88627efecb")]
     id: Uuid,
+    #[schema(example = "12345678911")]
     document: String,
+    #[schema(example = "John Doe")]
     name: String,
+    #[schema(format = Date, example = "2000-01-01")]
     birth_date: String,
+    #[schema(format = Email, example = "johndoe@gmail.com")]
     email: String,
+    #[schema(example = "5511123456789")]
     phone: String,
+    /// `false` once deactivated; an inactive customer cannot buy.
+    #[schema(example = true)]
     is_active: bool,
+    /// RFC 3339, UTC, milliseconds.
+    #[schema(format = DateTime, example = "2026-11-22T10:15:30.123Z")]
     created_at: String,
+    /// RFC 3339, UTC, milliseconds.
+    #[schema(format = DateTime, example = "2026-11-22T10:15:30.123Z")]
     updated_at: String,
 }
 

@@ -6,6 +6,7 @@ use recordshop_domain::disc::{
     StockQuantity,
 };
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -14,13 +15,28 @@ use crate::params;
 use crate::validation::Fields;
 
 /// Body of `POST /discs`. Every field is optional here so that missing
-/// ones are reported together with the invalid ones.
-#[derive(Debug, Deserialize)]
+/// ones are reported together with the invalid ones; the schema shows what
+/// a client must send.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(
+    description = "A disc to add to the catalog. Text is stored trimmed; unknown fields are ignored.",
+    example = json!({"name": "Kind of Blue", "artist": "Miles Davis", "year_of_release": 1959, "genre": "Jazz", "quantity": 20})
+)]
 pub(super) struct CreateDisc {
+    /// 1 to 200 characters after trimming.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 200, example = "Kind of Blue")]
     name: Option<String>,
+    /// 1 to 200 characters after trimming.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 200, example = "Miles Davis")]
     artist: Option<String>,
+    /// From 1877 (the phonograph) to next year.
+    #[schema(value_type = i32, required = true, minimum = 1877, example = 1959)]
     year_of_release: Option<i64>,
+    /// 1 to 200 characters after trimming.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 200, example = "Jazz")]
     genre: Option<String>,
+    /// Units in stock, 0 to 1,000,000,000.
+    #[schema(value_type = i64, required = true, minimum = 0, maximum = 1_000_000_000, example = 20)]
     quantity: Option<i64>,
 }
 
@@ -53,12 +69,26 @@ impl CreateDisc {
 
 /// Body of `PUT` / `PATCH /discs/{id}`: any subset of the create fields;
 /// absent or `null` keeps the current value.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(
+    description = "Any subset of a disc's fields, same rules as on create; an absent or `null` field keeps its value. Setting `quantity` sets the stock (a restock).",
+    example = json!({"quantity": 50})
+)]
 pub(super) struct UpdateDisc {
+    /// 1 to 200 characters after trimming.
+    #[schema(min_length = 1, max_length = 200)]
     name: Option<String>,
+    /// 1 to 200 characters after trimming.
+    #[schema(min_length = 1, max_length = 200)]
     artist: Option<String>,
+    /// From 1877 to next year.
+    #[schema(value_type = Option<i32>, minimum = 1877)]
     year_of_release: Option<i64>,
+    /// 1 to 200 characters after trimming.
+    #[schema(min_length = 1, max_length = 200)]
     genre: Option<String>,
+    /// The new stock, 0 to 1,000,000,000.
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     quantity: Option<i64>,
 }
 
@@ -81,19 +111,40 @@ impl UpdateDisc {
     }
 }
 
-/// Query of `GET /discs`.
-#[derive(Debug, Deserialize)]
+/// Query of `GET /discs`. Numbers and booleans arrive as text and are
+/// parsed by hand (see `params`); the documented types are what they must
+/// parse as.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct DiscQuery {
+    /// Case-insensitive substring of the name.
+    #[param(example = "blue")]
     name: Option<String>,
+    /// Case-insensitive substring of the artist.
     artist: Option<String>,
+    /// Case-insensitive substring of the genre.
+    #[param(example = "jazz")]
     genre: Option<String>,
+    /// Exact name, case-sensitive.
     name_exact: Option<String>,
+    /// Exact artist, case-sensitive.
     artist_exact: Option<String>,
+    /// Exact genre, case-sensitive.
     genre_exact: Option<String>,
+    /// Released in this year or later.
+    #[param(value_type = Option<i32>, example = 1955)]
     year_of_release_min: Option<String>,
+    /// Released in this year or earlier.
+    #[param(value_type = Option<i32>, example = 1965)]
     year_of_release_max: Option<String>,
+    /// `true`: only discs with stock left; `false` or absent: all.
+    #[param(value_type = Option<bool>)]
     in_stock: Option<String>,
+    /// Page size, 0 to 100 (larger values are capped at 100); default 100.
+    #[param(value_type = Option<i64>, minimum = 0)]
     limit: Option<String>,
+    /// Items to skip; default 0.
+    #[param(value_type = Option<i64>, minimum = 0)]
     offset: Option<String>,
 }
 
@@ -122,15 +173,27 @@ impl DiscQuery {
 }
 
 /// A disc as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Disc, description = "A disc of the catalog.")]
 pub(crate) struct DiscResponse {
+    #[schema(example = "bcd8a0e9-dc0a-4ae7-a783-458542e2cc39")]
     id: Uuid,
+    #[schema(example = "We are Reactive")]
     name: String,
+    #[schema(example = "Hohpe")]
     artist: String,
+    #[schema(example = 2022)]
     year_of_release: i32,
+    #[schema(example = "Indie")]
     genre: String,
+    /// Units in stock.
+    #[schema(example = 500)]
     quantity: i64,
+    /// RFC 3339, UTC, milliseconds.
+    #[schema(format = DateTime, example = "2026-11-22T10:15:30.123Z")]
     created_at: String,
+    /// RFC 3339, UTC, milliseconds.
+    #[schema(format = DateTime, example = "2026-11-22T10:15:30.123Z")]
     updated_at: String,
 }
 

@@ -8,6 +8,58 @@ use crate::json::JsonObject;
 use crate::params::{Listing, PathId};
 use crate::{AppState, created};
 
+problems!(
+    /// What `POST /discs` answers besides 201.
+    CreateProblems => [
+        malformed_body(),
+        invalid(&[
+            ("name", "must be 1 to 200 characters after trimming, got 0"),
+            ("year_of_release", "must be a year from 1877 to 2027"),
+            ("quantity", "is required"),
+        ]),
+        too_large(),
+        unavailable(),
+        internal(),
+    ]
+);
+
+problems!(
+    /// What `GET /discs/{id}` and `DELETE /discs/{id}` answer besides success.
+    ItemProblems => [disc_not_found(), unavailable(), internal()]
+);
+
+problems!(
+    /// What `GET /discs` answers besides 200.
+    ListProblems => [bad_query(), unavailable(), internal()]
+);
+
+problems!(
+    /// What `PUT` / `PATCH /discs/{id}` answer besides 200.
+    UpdateProblems => [
+        malformed_body(),
+        disc_not_found(),
+        invalid(&[("quantity", "must be from 0 to 1000000000")]),
+        too_large(),
+        contention(),
+        unavailable(),
+        internal(),
+    ]
+);
+
+/// Adds a disc to the catalog.
+#[utoipa::path(
+    post,
+    path = "/discs",
+    tag = "discs",
+    operation_id = "create_disc",
+    summary = "Add a disc",
+    request_body = CreateDisc,
+    responses(
+        (status = 201, description = "The new disc.", body = DiscResponse,
+            headers(("Location" = String, description = "`/discs/{id}` of the new disc"))),
+        CreateProblems,
+    ),
+)]
 #[tracing::instrument(name = "create_disc", skip_all, fields(disc_id))]
 pub(super) async fn create(
     state: web::Data<AppState>,
@@ -21,6 +73,19 @@ pub(super) async fn create(
     ))
 }
 
+/// One disc of the catalog.
+#[utoipa::path(
+    get,
+    path = "/discs/{id}",
+    tag = "discs",
+    operation_id = "get_disc",
+    summary = "Get a disc",
+    params(("id" = Uuid, Path, description = "The disc's id; anything else answers 404.")),
+    responses(
+        (status = 200, description = "The disc.", body = DiscResponse),
+        ItemProblems,
+    ),
+)]
 #[tracing::instrument(name = "get_disc", skip_all, fields(disc_id = %id))]
 pub(super) async fn get(
     state: web::Data<AppState>,
@@ -30,6 +95,20 @@ pub(super) async fn get(
     Ok(web::Json(DiscResponse::from(&disc)))
 }
 
+/// Discs matching every filter given, ordered by name, then id.
+#[utoipa::path(
+    get,
+    path = "/discs",
+    tag = "discs",
+    operation_id = "list_discs",
+    summary = "List and search discs",
+    description = "Every filter is optional; given ones combine with AND. Ordered by `name`, then `id`.",
+    params(DiscQuery),
+    responses(
+        (status = 200, description = "One page of matching discs.", body = Listing<DiscResponse>),
+        ListProblems,
+    ),
+)]
 #[tracing::instrument(name = "list_discs", skip_all)]
 pub(super) async fn list(
     state: web::Data<AppState>,
@@ -42,6 +121,21 @@ pub(super) async fn list(
 }
 
 /// `PUT` and `PATCH` alike: a partial update.
+#[utoipa::path(
+    put,
+    path = "/discs/{id}",
+    tag = "discs",
+    operation_id = "update_disc",
+    summary = "Update a disc (partial; same as PATCH)",
+    description = "Any subset of the fields; absent ones keep their value. Setting `quantity` \
+sets the stock (a restock), safely against purchases in flight.",
+    params(("id" = Uuid, Path, description = "The disc's id.")),
+    request_body = UpdateDisc,
+    responses(
+        (status = 200, description = "The disc after the update.", body = DiscResponse),
+        UpdateProblems,
+    ),
+)]
 #[tracing::instrument(name = "update_disc", skip_all, fields(disc_id = %id))]
 pub(super) async fn update(
     state: web::Data<AppState>,
@@ -52,6 +146,46 @@ pub(super) async fn update(
     Ok(web::Json(DiscResponse::from(&disc)))
 }
 
+/// `PATCH` is `PUT`; a handler of its own gives the document an operation
+/// (and an operation id) per method.
+#[utoipa::path(
+    patch,
+    path = "/discs/{id}",
+    tag = "discs",
+    operation_id = "patch_disc",
+    summary = "Update a disc (partial; same as PUT)",
+    description = "Any subset of the fields; absent ones keep their value. Setting `quantity` \
+sets the stock (a restock), safely against purchases in flight.",
+    params(("id" = Uuid, Path, description = "The disc's id.")),
+    request_body = UpdateDisc,
+    responses(
+        (status = 200, description = "The disc after the update.", body = DiscResponse),
+        UpdateProblems,
+    ),
+)]
+pub(super) async fn patch(
+    state: web::Data<AppState>,
+    id: PathId<DiscId>,
+    body: JsonObject<UpdateDisc>,
+) -> Result<web::Json<DiscResponse>, ApiError> {
+    update(state, id, body).await
+}
+
+/// Removes a disc from the catalog; its orders keep their history.
+#[utoipa::path(
+    delete,
+    path = "/discs/{id}",
+    tag = "discs",
+    operation_id = "delete_disc",
+    summary = "Remove a disc",
+    description = "The disc leaves the catalog: later GET, list and purchases answer 404. Its \
+purchase orders keep their history. A second DELETE answers 404.",
+    params(("id" = Uuid, Path, description = "The disc's id.")),
+    responses(
+        (status = 204, description = "Removed."),
+        ItemProblems,
+    ),
+)]
 #[tracing::instrument(name = "delete_disc", skip_all, fields(disc_id = %id))]
 pub(super) async fn delete(
     state: web::Data<AppState>,

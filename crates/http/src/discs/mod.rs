@@ -5,10 +5,23 @@ mod handlers;
 
 use actix_web::http::Method;
 use actix_web::web;
+use utoipa::OpenApi;
 
 pub(crate) use dto::DiscResponse;
 
 use crate::resource;
+
+/// The operations of `/discs`, for the API's document.
+#[derive(OpenApi)]
+#[openapi(paths(
+    handlers::create,
+    handlers::list,
+    handlers::get,
+    handlers::update,
+    handlers::patch,
+    handlers::delete
+))]
+pub(crate) struct ApiDoc;
 
 const COLLECTION: &[Method] = &[Method::POST, Method::GET];
 const ITEM: &[Method] = &[Method::GET, Method::PUT, Method::PATCH, Method::DELETE];
@@ -24,7 +37,7 @@ pub(crate) fn routes(config: &mut web::ServiceConfig) {
             resource("/discs/{id}", ITEM)
                 .route(web::get().to(handlers::get))
                 .route(web::put().to(handlers::update))
-                .route(web::patch().to(handlers::update))
+                .route(web::patch().to(handlers::patch))
                 .route(web::delete().to(handlers::delete)),
         );
 }

@@ -4,8 +4,11 @@
 use recordshop_domain::InvalidValue;
 use recordshop_domain::customer::CustomerId;
 use recordshop_domain::disc::DiscId;
-use recordshop_domain::order::{OrderQuantity, PurchaseOrder, PurchaseOrderFilter};
+use recordshop_domain::order::{
+    OrderQuantity, OrderStatus as DomainStatus, PurchaseOrder, PurchaseOrderFilter,
+};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::customers::CustomerResponse;
@@ -15,11 +18,22 @@ use crate::json::timestamp;
 use crate::params::{self, DayEdge};
 use crate::validation::Fields;
 
-/// Body of `POST /purchase-orders`.
-#[derive(Debug, Deserialize)]
+/// Body of `POST /purchase-orders`. Ids are taken as text so that a
+/// malformed one is a field error, listed with the others.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(
+    description = "A purchase: the customer must exist and be active, the disc must exist and have at least `quantity` units.",
+    example = json!({"customer_id": "0e92cf1e-7bc4-4f9e-8eb6-3c88627efecb", "disc_id": "bcd8a0e9-dc0a-4ae7-a783-458542e2cc39", "quantity": 2})
+)]
 pub(super) struct PlaceOrder {
+    /// The buyer.
+    #[schema(value_type = Uuid, required = true, example = "0e92cf1e-7bc4-4f9e-8eb6-3c88627efecb")]
     customer_id: Option<String>,
+    /// The disc bought.
+    #[schema(value_type = Uuid, required = true, example = "bcd8a0e9-dc0a-4ae7-a783-458542e2cc39")]
     disc_id: Option<String>,
+    /// Units, 1 to 2,147,483,647.
+    #[schema(value_type = i32, required = true, minimum = 1, example = 2)]
     quantity: Option<i64>,
 }
 
@@ -56,15 +70,33 @@ impl PlaceOrder {
     }
 }
 
-/// Query of `GET /purchase-orders`.
-#[derive(Debug, Deserialize)]
+/// Query of `GET /purchase-orders`; like `DiscQuery`, the documented
+/// types are what the text must parse as.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct OrderQuery {
+    /// Orders of this customer.
+    #[param(value_type = Option<Uuid>, example = "0e92cf1e-7bc4-4f9e-8eb6-3c88627efecb")]
     customer_id: Option<String>,
+    /// Orders of this disc.
+    #[param(value_type = Option<Uuid>)]
     disc_id: Option<String>,
+    /// `confirmed` or `canceled`.
+    #[param(value_type = Option<OrderStatus>)]
     status: Option<String>,
+    /// Placed at or after: an RFC 3339 timestamp, or a `YYYY-MM-DD` date
+    /// (its start, UTC). Encode a `+` offset as `%2B`.
+    #[param(example = "2026-01-01")]
     from: Option<String>,
+    /// Placed at or before: an RFC 3339 timestamp, or a `YYYY-MM-DD` date
+    /// (its whole day, UTC).
+    #[param(example = "2026-12-31")]
     to: Option<String>,
+    /// Page size, 0 to 100 (larger values are capped at 100); default 100.
+    #[param(value_type = Option<i64>, minimum = 0)]
     limit: Option<String>,
+    /// Items to skip; default 0.
+    #[param(value_type = Option<i64>, minimum = 0)]
     offset: Option<String>,
 }
 
@@ -91,18 +123,51 @@ impl OrderQuery {
     }
 }
 
+/// Where an order stands, as the API spells it.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum OrderStatus {
+    /// Placed: its units left the stock.
+    Confirmed,
+    /// Canceled: its units went back to the stock.
+    Canceled,
+}
+
+impl From<DomainStatus> for OrderStatus {
+    fn from(status: DomainStatus) -> Self {
+        match status {
+            DomainStatus::Confirmed => Self::Confirmed,
+            DomainStatus::Canceled => Self::Canceled,
+        }
+    }
+}
+
 /// An order as the API shows it, with the customer and the disc as they
 /// were at purchase time.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(
+    as = PurchaseOrder,
+    description = "A purchase order, with snapshots of the customer and the disc as they were at purchase time (the disc snapshot shows the stock right after this sale)."
+)]
 pub(super) struct OrderResponse {
+    #[schema(example = "5f0c2a8e-41a9-4c1e-9d57-0b1d3f6f4a21")]
     id: Uuid,
+    #[schema(example = "0e92cf1e-7bc4-4f9e-8eb6-3c88627efecb")]
     customer_id: Uuid,
+    #[schema(example = "bcd8a0e9-dc0a-4ae7-a783-458542e2cc39")]
     disc_id: Uuid,
+    #[schema(example = 2)]
     quantity: i32,
-    status: &'static str,
+    status: OrderStatus,
+    /// RFC 3339, UTC, milliseconds.
+    #[schema(format = DateTime, example = "2026-11-22T10:15:30.123Z")]
     created_at: String,
+    /// When it was canceled; `null` while confirmed.
+    #[schema(format = DateTime, example = json!(null))]
     canceled_at: Option<String>,
+    /// The customer at purchase time.
     customer: CustomerResponse,
+    /// The disc right after this sale.
     disc: DiscResponse,
 }
 
@@ -113,7 +178,7 @@ impl From<&PurchaseOrder> for OrderResponse {
             customer_id: order.customer_id.as_uuid(),
             disc_id: order.disc_id.as_uuid(),
             quantity: order.quantity.get(),
-            status: order.status.as_str(),
+            status: order.status.into(),
             created_at: timestamp(&order.created_at),
             canceled_at: order.canceled_at.as_ref().map(timestamp),
             customer: CustomerResponse::from(&order.customer),

@@ -5,8 +5,14 @@ mod handlers;
 
 use actix_web::http::Method;
 use actix_web::web;
+use utoipa::OpenApi;
 
 use crate::resource;
+
+/// The operations of `/purchase-orders`, for the API's document.
+#[derive(OpenApi)]
+#[openapi(paths(handlers::place, handlers::list, handlers::get, handlers::cancel))]
+pub(crate) struct ApiDoc;
 
 const COLLECTION: &[Method] = &[Method::POST, Method::GET];
 const ITEM: &[Method] = &[Method::GET];

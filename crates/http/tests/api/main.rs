@@ -9,6 +9,7 @@
 
 mod customers;
 mod discs;
+mod docs;
 mod general;
 mod helpers;
 mod mocked;

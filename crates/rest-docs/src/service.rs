@@ -1,0 +1,79 @@
+//! The real service, started in-process on a free port over a seeded
+//! database: what the HAR is recorded from and the replay runs against.
+
+use std::path::Path;
+
+use actix_web::dev::ServerHandle;
+use anyhow::Context as _;
+use recordshop::{Application, Config};
+use tokio_postgres::NoTls;
+
+/// Loads the demo data (`seed/seed.sql`) into the migrated database that
+/// `database` points to.
+///
+/// # Errors
+/// When the file cannot be read or the database refuses it.
+pub async fn seed(database: &tokio_postgres::Config, seed_file: &Path) -> anyhow::Result<()> {
+    let sql = std::fs::read_to_string(seed_file)
+        .with_context(|| format!("reading {}", seed_file.display()))?;
+    let (client, connection) = database
+        .connect(NoTls)
+        .await
+        .context("connecting to load the seed")?;
+    let connection = tokio::spawn(connection);
+    client
+        .batch_execute(&sql)
+        .await
+        .with_context(|| format!("loading {}", seed_file.display()))?;
+    drop(client);
+    // The connection task ends once the client is gone.
+    let _ = connection.await;
+    Ok(())
+}
+
+/// A running service; stop it with [`Service::stop`].
+pub struct Service {
+    port: u16,
+    handle: ServerHandle,
+    task: actix_web::rt::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Service {
+    /// Applies the migrations to `database` (a no-op when already applied)
+    /// and serves on 127.0.0.1 on a free port, with the default
+    /// configuration otherwise. Must run inside an actix system
+    /// (`#[actix_web::test]`, `actix_web::rt::System`).
+    ///
+    /// # Errors
+    /// When the migrations fail or the server cannot start.
+    pub async fn start(database: tokio_postgres::Config) -> anyhow::Result<Self> {
+        let (_, mut config) = Config::parse_from([
+            "recordshop",
+            "--host=127.0.0.1",
+            "--port=0",
+            "--http-workers=1",
+        ])
+        .context("configuring the service")?;
+        config.database = database;
+        recordshop::migrate(&config).await?;
+        let application = Application::build(&config).await?;
+        let port = application.port();
+        let handle = application.handle();
+        let task = actix_web::rt::spawn(application.run_until_stopped());
+        Ok(Self { port, handle, task })
+    }
+
+    /// `http://127.0.0.1:{port}`.
+    #[must_use]
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the server, letting in-flight requests finish.
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+        if let Ok(Err(error)) = self.task.await {
+            eprintln!("warning: the service stopped with an error: {error}");
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! Every operation of the OpenAPI document has a request in the committed
+//! collection, and every request is a documented operation.
+
+use std::collections::BTreeSet;
+
+use recordshop_rest_docs::{files, insomnia};
+use serde_json::Value;
+
+fn read(file: &str) -> Value {
+    let path = files::default_dir().join(file);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Whether the concrete `path` fits the OpenAPI `template`.
+fn fits(template: &str, path: &str) -> bool {
+    let template: Vec<&str> = template.split('/').collect();
+    let path: Vec<&str> = path.split('/').collect();
+    template.len() == path.len()
+        && template
+            .iter()
+            .zip(&path)
+            .all(|(t, p)| (t.starts_with('{') && t.ends_with('}')) || t == p)
+}
+
+#[test]
+fn the_collection_covers_every_documented_operation() {
+    let openapi = read(files::OPENAPI_FILE);
+    let collection = insomnia::parse(&read(files::INSOMNIA_FILE)).unwrap();
+    let operations: BTreeSet<(String, String)> = openapi["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .map(move |method| (method.to_uppercase(), path.clone()))
+        })
+        .collect();
+
+    let mut covered = BTreeSet::new();
+    for step in &collection.steps {
+        // Templates stand for one path segment each; the query goes.
+        let url = step.url.replace("{{ _.base_url }}", "");
+        let path = url.split('?').next().unwrap_or_default();
+        let operation = operations
+            .iter()
+            .find(|(method, template)| *method == step.method && fits(template, path))
+            .unwrap_or_else(|| {
+                panic!(
+                    "{} ({} {path}) is no documented operation",
+                    step.name, step.method
+                )
+            });
+        covered.insert(operation.clone());
+    }
+    let missing: Vec<_> = operations.difference(&covered).collect();
+    assert!(
+        missing.is_empty(),
+        "no request in the collection for {missing:?}"
+    );
+}
