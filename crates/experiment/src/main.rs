@@ -50,7 +50,7 @@ struct Args {
     pg_bin_dir: PathBuf,
 
     /// Values of CONCURRENCY_STRATEGY to compare, passed to the server as is.
-    #[arg(long, value_delimiter = ',', default_value = "pessimistic,optimistic", value_parser = parse_strategy)]
+    #[arg(long, value_delimiter = ',', default_value = "pessimistic,optimistic,atomic,batched", value_parser = parse_strategy)]
     strategies: Vec<String>,
 
     /// Scenarios to run, in this order.
