@@ -65,7 +65,7 @@ pub struct Plan {
     pub customers: usize,
 }
 
-const DEFAULT_DURATION: Duration = Duration::from_secs(60);
+pub const DEFAULT_DURATION: Duration = Duration::from_secs(60);
 const QUICK_DURATION: Duration = Duration::from_secs(5);
 const DEFAULT_CLIENTS: usize = 32;
 const CATALOG_DISCS: usize = 1_000;
