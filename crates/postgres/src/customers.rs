@@ -7,11 +7,12 @@ use recordshop_domain::customer::{
     Customer, CustomerError, CustomerFilter, CustomerId, CustomerPatch, CustomerRepository,
     NewCustomer,
 };
+use tokio_postgres::types::Type;
 
 use crate::discs::like_escape;
 use crate::error::{CUSTOMER_UNIQUE_CONSTRAINTS, store_error, unique_violation};
 use crate::rows;
-use crate::sql::{connection, query, query_opt};
+use crate::sql::{connection, query_opt, query_planned_for_values};
 
 /// [`CustomerRepository`] on PostgreSQL. Uniqueness of document and email is
 /// the database's unique indexes, so two concurrent registrations cannot
@@ -118,16 +119,19 @@ impl CustomerRepository for PgCustomerRepository {
     #[tracing::instrument(level = "debug", skip_all)]
     async fn list(&self, filter: &CustomerFilter) -> Result<Vec<Customer>, StoreError> {
         let client = connection(&self.pool).await?;
-        let rows = query(
+        let rows = query_planned_for_values(
             &client,
             LIST_CUSTOMERS,
             &[
-                &filter.document,
-                &filter.email,
-                &filter.name_contains.as_deref().map(like_escape),
-                &filter.is_active,
-                &filter.page.limit(),
-                &filter.page.offset(),
+                (&filter.document, Type::TEXT),
+                (&filter.email, Type::TEXT),
+                (
+                    &filter.name_contains.as_deref().map(like_escape),
+                    Type::TEXT,
+                ),
+                (&filter.is_active, Type::BOOL),
+                (&filter.page.limit(), Type::INT8),
+                (&filter.page.offset(), Type::INT8),
             ],
         )
         .await

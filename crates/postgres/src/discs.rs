@@ -6,11 +6,12 @@ use deadpool_postgres::{GenericClient, Pool};
 use recordshop_domain::StoreError;
 use recordshop_domain::disc::{Disc, DiscFilter, DiscId, DiscPatch, DiscRepository, NewDisc};
 use tokio_postgres::IsolationLevel;
+use tokio_postgres::types::Type;
 
 use crate::ConcurrencyStrategy;
 use crate::error::store_error;
 use crate::rows;
-use crate::sql::{begin, connection, execute, query, query_opt};
+use crate::sql::{begin, connection, execute, query_opt, query_planned_for_values};
 
 /// [`DiscRepository`] on PostgreSQL. Restocks follow the
 /// [`ConcurrencyStrategy`], so they serialise with purchases of the same
@@ -205,21 +206,21 @@ impl DiscRepository for PgDiscRepository {
     async fn list(&self, filter: &DiscFilter) -> Result<Vec<Disc>, StoreError> {
         let client = connection(&self.pool).await?;
         let contains = |text: &Option<String>| text.as_deref().map(like_escape);
-        let rows = query(
+        let rows = query_planned_for_values(
             &client,
             LIST_DISCS,
             &[
-                &contains(&filter.name_contains),
-                &contains(&filter.artist_contains),
-                &contains(&filter.genre_contains),
-                &filter.name_exact,
-                &filter.artist_exact,
-                &filter.genre_exact,
-                &filter.year_of_release_min,
-                &filter.year_of_release_max,
-                &filter.in_stock,
-                &filter.page.limit(),
-                &filter.page.offset(),
+                (&contains(&filter.name_contains), Type::TEXT),
+                (&contains(&filter.artist_contains), Type::TEXT),
+                (&contains(&filter.genre_contains), Type::TEXT),
+                (&filter.name_exact, Type::TEXT),
+                (&filter.artist_exact, Type::TEXT),
+                (&filter.genre_exact, Type::TEXT),
+                (&filter.year_of_release_min, Type::INT4),
+                (&filter.year_of_release_max, Type::INT4),
+                (&filter.in_stock, Type::BOOL),
+                (&filter.page.limit(), Type::INT8),
+                (&filter.page.offset(), Type::INT8),
             ],
         )
         .await

@@ -13,16 +13,6 @@ pub struct PoolSettings {
     pub wait_timeout: Duration,
 }
 
-/// Session settings every pooled connection starts with, sent in the
-/// startup packet so they cost no round trip.
-///
-/// `plan_cache_mode=force_custom_plan`: list queries are single prepared
-/// statements whose filters switch off with `$n IS NULL`. A generic plan
-/// cannot drop those conditions, so it cannot use the trigram indexes and
-/// scans the whole table (measured: ~380 ms on 1M discs against ~1 ms with a
-/// custom plan). Planning each execution costs well under a millisecond.
-const SESSION_OPTIONS: &str = "-c plan_cache_mode=force_custom_plan";
-
 /// A pool of connections described by `config`.
 ///
 /// Connections are checked with a cheap `Fast` recycle: a broken connection
@@ -31,15 +21,7 @@ const SESSION_OPTIONS: &str = "-c plan_cache_mode=force_custom_plan";
 ///
 /// # Errors
 /// When the pool cannot be built from the settings.
-pub fn create_pool(
-    mut config: tokio_postgres::Config,
-    settings: PoolSettings,
-) -> anyhow::Result<Pool> {
-    let options = match config.get_options() {
-        Some(given) if !given.trim().is_empty() => format!("{given} {SESSION_OPTIONS}"),
-        _ => SESSION_OPTIONS.to_owned(),
-    };
-    config.options(options);
+pub fn create_pool(config: tokio_postgres::Config, settings: PoolSettings) -> anyhow::Result<Pool> {
     let manager = Manager::from_config(
         config,
         NoTls,

@@ -15,13 +15,14 @@ use recordshop_domain::order::{
     NewPurchaseOrder, PlaceOrderError, PurchaseOrder, PurchaseOrderFilter, PurchaseOrderId,
     PurchaseOrderRepository,
 };
+use tokio_postgres::types::Type;
 
 pub use self::batched::BatchSettings;
 use self::batched::Batcher;
 use crate::ConcurrencyStrategy;
 use crate::error::store_error;
 use crate::rows;
-use crate::sql::{connection, query, query_opt};
+use crate::sql::{connection, query_opt, query_planned_for_values};
 
 /// [`PurchaseOrderRepository`] on PostgreSQL. Placing and cancelling follow
 /// the [`ConcurrencyStrategy`]:
@@ -162,17 +163,17 @@ impl PurchaseOrderRepository for PgPurchaseOrderRepository {
     #[tracing::instrument(level = "debug", skip_all)]
     async fn list(&self, filter: &PurchaseOrderFilter) -> Result<Vec<PurchaseOrder>, StoreError> {
         let client = connection(&self.pool).await?;
-        let rows = query(
+        let rows = query_planned_for_values(
             &client,
             LIST_ORDERS,
             &[
-                &filter.customer_id.map(|id| id.as_uuid()),
-                &filter.disc_id.map(|id| id.as_uuid()),
-                &filter.status.map(|status| status.as_str()),
-                &filter.from,
-                &filter.to,
-                &filter.page.limit(),
-                &filter.page.offset(),
+                (&filter.customer_id.map(|id| id.as_uuid()), Type::UUID),
+                (&filter.disc_id.map(|id| id.as_uuid()), Type::UUID),
+                (&filter.status.map(|status| status.as_str()), Type::TEXT),
+                (&filter.from, Type::TIMESTAMPTZ),
+                (&filter.to, Type::TIMESTAMPTZ),
+                (&filter.page.limit(), Type::INT8),
+                (&filter.page.offset(), Type::INT8),
             ],
         )
         .await

@@ -35,11 +35,3 @@ async fn ping_is_unavailable_when_the_database_is_unreachable() {
         "{result:?}"
     );
 }
-
-#[tokio::test]
-async fn pooled_connections_plan_every_execution_with_its_parameters() {
-    let harness = Harness::new(SMALL_POOL).await;
-    let client = harness.pool.get().await.unwrap();
-    let row = client.query_one("SHOW plan_cache_mode", &[]).await.unwrap();
-    assert_eq!(row.get::<_, String>(0), "force_custom_plan");
-}

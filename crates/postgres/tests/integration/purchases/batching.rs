@@ -13,7 +13,8 @@ use tokio::sync::Barrier;
 use tokio::task::JoinHandle;
 
 use super::held_lock::{
-    Placed, RowLock, a_backend_waits_for_a_lock, behind_a_held_lock, eventually, service,
+    Placed, RowLock, a_backend_waits_for_a_lock, backends_waiting_for_a_lock, behind_a_held_lock,
+    eventually, service,
 };
 use super::races::Outcomes;
 use crate::support::{CONCURRENT_POOL, Harness, SMALL_POOL, stocked_disc, tagged_customer, units};
@@ -281,6 +282,10 @@ async fn two_instances_batching_the_same_disc_never_oversell() {
         .await
         .unwrap();
 
+    // Both instances' first batches queue behind a held row lock, so each
+    // instance sells (a first batch takes at most 16 × 3 of the 100 units)
+    // however the scheduler happens to order the tasks.
+    let lock = RowLock::take(&harness, disc.id).await;
     let next = Arc::new(AtomicUsize::new(0));
     let start = Arc::new(Barrier::new(2 * TASKS_PER_INSTANCE));
     let mut tasks = Vec::new();
@@ -303,6 +308,11 @@ async fn two_instances_batching_the_same_disc_never_oversell() {
             }));
         }
     }
+    eventually("both instances wait on the disc's row lock", || async {
+        backends_waiting_for_a_lock(&harness).await >= 2
+    })
+    .await;
+    lock.release().await;
     let mut per_instance = [Outcomes::default(), Outcomes::default()];
     for task in tasks {
         let (instance, outcomes) = task.await.unwrap();

@@ -55,7 +55,11 @@ impl RowLock {
 }
 
 pub async fn a_backend_waits_for_a_lock(harness: &Harness) -> bool {
-    let count: i64 = harness
+    backends_waiting_for_a_lock(harness).await > 0
+}
+
+pub async fn backends_waiting_for_a_lock(harness: &Harness) -> i64 {
+    harness
         .client()
         .await
         .query_one(
@@ -65,8 +69,7 @@ pub async fn a_backend_waits_for_a_lock(harness: &Harness) -> bool {
         )
         .await
         .unwrap()
-        .get(0);
-    count > 0
+        .get(0)
 }
 
 /// Places `purchases` of `disc` so that the first runs alone, blocked on
