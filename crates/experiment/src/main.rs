@@ -272,7 +272,8 @@ mod tests {
         assert_eq!(settings.strategies, ["pessimistic", "optimistic", "atomic"]);
         assert_eq!(settings.scenarios, [Scenario::Hot, Scenario::Spread]);
         assert_eq!(settings.sizing.clients, Some(16));
-        assert_eq!(settings.pgbench_duration, Some(Duration::from_secs(30)));
+        // A ceiling runs as long as the load it is compared with.
+        assert_eq!(settings.pgbench_duration, Some(Duration::from_secs(60)));
         assert_eq!(settings.out, PathBuf::from("target/experiments/x"));
     }
 
@@ -283,6 +284,9 @@ mod tests {
         let settings = settings(args);
         assert_eq!(settings.pgbench_duration, Some(QUICK_PGBENCH));
         assert_eq!(settings.scenarios.len(), 4);
-        assert_eq!(settings.strategies, ["pessimistic", "optimistic"]);
+        assert_eq!(
+            settings.strategies,
+            ["pessimistic", "optimistic", "atomic", "batched"]
+        );
     }
 }
