@@ -8,10 +8,11 @@ use chrono::NaiveDate;
 use deadpool_postgres::Pool;
 use recordshop_domain::RetryPolicy;
 use recordshop_domain::customer::{
-    BirthDate, CustomerId, CustomerService, Document, Email, NewCustomer, PersonName, Phone,
+    BirthDate, Customer, CustomerId, CustomerService, Document, Email, NewCustomer, PersonName,
+    Phone,
 };
 use recordshop_domain::disc::{
-    ArtistName, DiscId, DiscName, DiscService, Genre, NewDisc, ReleaseYear, StockQuantity,
+    ArtistName, Disc, DiscId, DiscName, DiscService, Genre, NewDisc, ReleaseYear, StockQuantity,
 };
 use recordshop_domain::order::{OrderQuantity, PurchaseOrderService};
 use recordshop_postgres::{
@@ -83,6 +84,23 @@ impl Harness {
 
     pub fn order_service(&self, strategy: ConcurrencyStrategy) -> PurchaseOrderService {
         PurchaseOrderService::new(Arc::new(self.orders(strategy)), RetryPolicy::default())
+    }
+
+    /// A disc with `quantity` units, created through the catalog service so
+    /// its initial stock is in the ledger.
+    pub async fn stocked_disc(&self, strategy: ConcurrencyStrategy, quantity: i64) -> Disc {
+        self.disc_service(strategy)
+            .create(stocked_disc(quantity))
+            .await
+            .expect("create a stocked disc")
+    }
+
+    /// An active customer whose document and email derive from `tag`.
+    pub async fn registered_customer(&self, tag: &str) -> Customer {
+        self.customer_service()
+            .register(tagged_customer(tag))
+            .await
+            .expect("register a customer")
     }
 
     pub async fn client(&self) -> tokio_postgres::Client {

@@ -44,11 +44,7 @@ async fn a_lone_purchase_is_answered_promptly() {
     let orders = service(&repository);
     let discs = harness.disc_service(ConcurrencyStrategy::Batched);
     let disc = discs.create(stocked_disc(10)).await.unwrap();
-    let customer = harness
-        .customer_service()
-        .register(tagged_customer("lone"))
-        .await
-        .unwrap();
+    let customer = harness.registered_customer("lone").await;
     for bought in 1..=5 {
         let placing = orders.place(customer.id, disc.id, units(1));
         let order = tokio::time::timeout(Duration::from_secs(5), placing)
@@ -66,17 +62,8 @@ async fn a_lone_purchase_is_answered_promptly() {
 async fn a_batch_allocates_in_arrival_order_and_a_misfit_does_not_block_smaller_ones() {
     let harness = Harness::new(SMALL_POOL).await;
     let repository = harness.batched_orders(BatchSettings::default());
-    let disc = harness
-        .disc_service(ConcurrencyStrategy::Batched)
-        .create(stocked_disc(5))
-        .await
-        .unwrap();
-    let buyer = harness
-        .customer_service()
-        .register(tagged_customer("b"))
-        .await
-        .unwrap()
-        .id;
+    let disc = harness.stocked_disc(ConcurrencyStrategy::Batched, 5).await;
+    let buyer = harness.registered_customer("b").await.id;
 
     // 1 alone, then one batch of 3, 3, 1, 2 on the 4 units left.
     let results = behind_a_held_lock(
@@ -134,11 +121,7 @@ async fn a_customer_who_may_not_buy_fails_alone_inside_a_batch() {
     let harness = Harness::new(SMALL_POOL).await;
     let repository = harness.batched_orders(BatchSettings::default());
     let customers = harness.customer_service();
-    let disc = harness
-        .disc_service(ConcurrencyStrategy::Batched)
-        .create(stocked_disc(10))
-        .await
-        .unwrap();
+    let disc = harness.stocked_disc(ConcurrencyStrategy::Batched, 10).await;
     let ann = customers.register(tagged_customer("ann")).await.unwrap();
     let idle = customers.register(tagged_customer("idle")).await.unwrap();
     customers.deactivate(idle.id).await.unwrap();
@@ -185,17 +168,8 @@ async fn max_batch_bounds_the_purchases_of_one_transaction() {
         max_batch: 2,
         max_wait: Duration::ZERO,
     });
-    let disc = harness
-        .disc_service(ConcurrencyStrategy::Batched)
-        .create(stocked_disc(10))
-        .await
-        .unwrap();
-    let buyer = harness
-        .customer_service()
-        .register(tagged_customer("b"))
-        .await
-        .unwrap()
-        .id;
+    let disc = harness.stocked_disc(ConcurrencyStrategy::Batched, 10).await;
+    let buyer = harness.registered_customer("b").await.id;
     let results = behind_a_held_lock(&harness, &repository, disc.id, &[(buyer, 1); 6]).await;
     let transactions: Vec<_> = results.iter().map(|r| placed(r).created_at).collect();
     // [1], then the five queued ones as [2, 3], [4, 5], [6].
@@ -210,17 +184,8 @@ async fn max_batch_bounds_the_purchases_of_one_transaction() {
 async fn a_caller_gone_before_its_batch_started_buys_nothing() {
     let harness = Harness::new(SMALL_POOL).await;
     let repository = harness.batched_orders(BatchSettings::default());
-    let disc = harness
-        .disc_service(ConcurrencyStrategy::Batched)
-        .create(stocked_disc(10))
-        .await
-        .unwrap();
-    let buyer = harness
-        .customer_service()
-        .register(tagged_customer("b"))
-        .await
-        .unwrap()
-        .id;
+    let disc = harness.stocked_disc(ConcurrencyStrategy::Batched, 10).await;
+    let buyer = harness.registered_customer("b").await.id;
     let lock = RowLock::take(&harness, disc.id).await;
     let orders = service(&repository);
     let place = |quantity| -> JoinHandle<Placed> {
@@ -272,15 +237,9 @@ async fn two_instances_batching_the_same_disc_never_oversell() {
         ),
     ];
     let disc = harness
-        .disc_service(ConcurrencyStrategy::Batched)
-        .create(stocked_disc(STOCK))
-        .await
-        .unwrap();
-    let customer = harness
-        .customer_service()
-        .register(tagged_customer("crowd"))
-        .await
-        .unwrap();
+        .stocked_disc(ConcurrencyStrategy::Batched, STOCK)
+        .await;
+    let customer = harness.registered_customer("crowd").await;
 
     // Both instances' first batches queue behind a held row lock, so each
     // instance sells (a first batch takes at most 16 × 3 of the 100 units)

@@ -9,7 +9,7 @@ use recordshop_domain::order::{OrderError, PlaceOrderError, PurchaseOrder};
 use recordshop_postgres::ConcurrencyStrategy;
 use tokio::sync::{Barrier, mpsc};
 
-use crate::support::{CONCURRENT_POOL, Harness, stock, stocked_disc, tagged_customer, units};
+use crate::support::{CONCURRENT_POOL, Harness, stock, stocked_disc, units};
 
 /// How a batch of purchases ended.
 #[derive(Debug, Default)]
@@ -67,16 +67,8 @@ pub async fn concurrent_single_unit_purchases_sell_exactly_the_stock(
     const ATTEMPTS: usize = 200;
     const TASKS: usize = 32;
     let harness = Harness::new(CONCURRENT_POOL).await;
-    let disc = harness
-        .disc_service(strategy)
-        .create(stocked_disc(STOCK))
-        .await
-        .unwrap();
-    let customer = harness
-        .customer_service()
-        .register(tagged_customer("crowd"))
-        .await
-        .unwrap();
+    let disc = harness.stocked_disc(strategy, STOCK).await;
+    let customer = harness.registered_customer("crowd").await;
     let orders = harness.order_service(strategy);
 
     let next = Arc::new(AtomicUsize::new(0));
@@ -141,11 +133,7 @@ pub async fn purchases_restocks_and_cancels_keep_the_ledger(strategy: Concurrenc
     let discs = harness.disc_service(strategy);
     let orders = harness.order_service(strategy);
     let disc = discs.create(stocked_disc(20)).await.unwrap();
-    let customer = harness
-        .customer_service()
-        .register(tagged_customer("c"))
-        .await
-        .unwrap();
+    let customer = harness.registered_customer("c").await;
 
     let start = Arc::new(Barrier::new(BUYERS + RESTOCKERS + 1));
     let (placed_tx, mut placed_rx) = mpsc::unbounded_channel();
@@ -253,11 +241,7 @@ pub async fn multi_unit_purchases_racing_for_the_last_units_never_oversell(
     let harness = Harness::new(CONCURRENT_POOL).await;
     let discs = harness.disc_service(strategy);
     let orders = harness.order_service(strategy);
-    let customer = harness
-        .customer_service()
-        .register(tagged_customer("c"))
-        .await
-        .unwrap();
+    let customer = harness.registered_customer("c").await;
     let mut disc_ids = Vec::new();
     for _ in 0..DISCS {
         disc_ids.push(discs.create(stocked_disc(STOCK)).await.unwrap().id);

@@ -58,11 +58,7 @@ pub async fn a_purchase_decrements_the_stock_and_snapshots_both_sides(
 
 pub async fn an_unknown_customer_cannot_buy(strategy: ConcurrencyStrategy) {
     let harness = Harness::new(SMALL_POOL).await;
-    let disc = harness
-        .disc_service(strategy)
-        .create(stocked_disc(5))
-        .await
-        .unwrap();
+    let disc = harness.stocked_disc(strategy, 5).await;
     let stranger = tagged_customer("stranger").id;
     let result = harness
         .order_service(strategy)
@@ -79,11 +75,7 @@ pub async fn an_inactive_customer_cannot_buy(strategy: ConcurrencyStrategy) {
     let harness = Harness::new(SMALL_POOL).await;
     let customers = harness.customer_service();
     let orders = harness.order_service(strategy);
-    let disc = harness
-        .disc_service(strategy)
-        .create(stocked_disc(5))
-        .await
-        .unwrap();
+    let disc = harness.stocked_disc(strategy, 5).await;
     let customer = customers.register(tagged_customer("idle")).await.unwrap();
     customers.deactivate(customer.id).await.unwrap();
 
@@ -107,11 +99,7 @@ pub async fn an_unknown_or_deleted_disc_cannot_be_bought(strategy: ConcurrencySt
     let harness = Harness::new(SMALL_POOL).await;
     let discs = harness.disc_service(strategy);
     let orders = harness.order_service(strategy);
-    let customer = harness
-        .customer_service()
-        .register(tagged_customer("c"))
-        .await
-        .unwrap();
+    let customer = harness.registered_customer("c").await;
 
     let unknown = DiscId::generate();
     let result = orders.place(customer.id, unknown, units(1)).await;
@@ -140,16 +128,8 @@ pub async fn an_unknown_or_deleted_disc_cannot_be_bought(strategy: ConcurrencySt
 
 pub async fn more_than_the_stock_is_out_of_stock(strategy: ConcurrencyStrategy) {
     let harness = Harness::new(SMALL_POOL).await;
-    let disc = harness
-        .disc_service(strategy)
-        .create(stocked_disc(3))
-        .await
-        .unwrap();
-    let customer = harness
-        .customer_service()
-        .register(tagged_customer("c"))
-        .await
-        .unwrap();
+    let disc = harness.stocked_disc(strategy, 3).await;
+    let customer = harness.registered_customer("c").await;
     let orders = harness.order_service(strategy);
 
     let result = orders.place(customer.id, disc.id, units(4)).await;
@@ -179,16 +159,8 @@ pub async fn more_than_the_stock_is_out_of_stock(strategy: ConcurrencyStrategy) 
 
 pub async fn cancelling_twice_restocks_once(strategy: ConcurrencyStrategy) {
     let harness = Harness::new(SMALL_POOL).await;
-    let disc = harness
-        .disc_service(strategy)
-        .create(stocked_disc(5))
-        .await
-        .unwrap();
-    let customer = harness
-        .customer_service()
-        .register(tagged_customer("c"))
-        .await
-        .unwrap();
+    let disc = harness.stocked_disc(strategy, 5).await;
+    let customer = harness.registered_customer("c").await;
     let orders = harness.order_service(strategy);
     let order = orders.place(customer.id, disc.id, units(3)).await.unwrap();
     assert_eq!(harness.stock_of(disc.id).await, 2);
@@ -214,11 +186,7 @@ pub async fn cancelling_an_order_of_a_deleted_disc_restocks_it(strategy: Concurr
     let harness = Harness::new(SMALL_POOL).await;
     let discs = harness.disc_service(strategy);
     let disc = discs.create(stocked_disc(5)).await.unwrap();
-    let customer = harness
-        .customer_service()
-        .register(tagged_customer("c"))
-        .await
-        .unwrap();
+    let customer = harness.registered_customer("c").await;
     let orders = harness.order_service(strategy);
     let order = orders.place(customer.id, disc.id, units(2)).await.unwrap();
     discs.delete(disc.id).await.unwrap();
