@@ -7,12 +7,16 @@
 //! ([`disc::DiscName`], [`customer::Email`], [`order::OrderQuantity`], …), so
 //! services deal with state-dependent rules only: existence, uniqueness,
 //! stock, and retrying units of work the store aborted for contention.
+//!
+//! Creates may carry an idempotency key, so a client can repeat them safely;
+//! see [`idempotency`].
 
 pub mod customer;
 pub mod disc;
 pub mod error;
 pub mod health;
 pub mod id;
+pub mod idempotency;
 pub mod order;
 pub mod page;
 pub mod retry;

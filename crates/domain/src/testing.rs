@@ -7,6 +7,7 @@ use crate::customer::{
     BirthDate, Customer, CustomerId, Document, Email, NewCustomer, PersonName, Phone,
 };
 use crate::disc::{ArtistName, Disc, DiscId, DiscName, Genre, ReleaseYear, StockQuantity};
+use crate::idempotency::{IdempotencyKey, IdempotencyRequest, KeyOwner};
 use crate::order::{NewPurchaseOrder, OrderStatus, PurchaseOrder};
 
 fn valid<T, E: std::fmt::Display>(result: Result<T, E>) -> T {
@@ -84,5 +85,14 @@ pub fn sample_order(order: &NewPurchaseOrder) -> PurchaseOrder {
         canceled_at: None,
         customer,
         disc,
+    }
+}
+
+/// The idempotency key `key` of `owner`.
+#[must_use]
+pub fn idempotency_request(owner: &str, key: &str) -> IdempotencyRequest {
+    IdempotencyRequest {
+        owner: KeyOwner::new(owner),
+        key: valid(IdempotencyKey::parse(key)),
     }
 }

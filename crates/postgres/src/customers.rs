@@ -7,26 +7,42 @@ use recordshop_domain::customer::{
     Customer, CustomerError, CustomerFilter, CustomerId, CustomerPatch, CustomerRepository,
     NewCustomer,
 };
+use recordshop_domain::idempotency::{Created, IdempotentCreate, IdempotentError};
+use tokio_postgres::IsolationLevel;
 use tokio_postgres::types::Type;
 
 use crate::discs::like_escape;
 use crate::error::{CUSTOMER_UNIQUE_CONSTRAINTS, store_error, unique_violation};
+use crate::idempotency::{CUSTOMERS, Claim, IdempotencySettings, claim, record};
 use crate::rows;
-use crate::sql::{connection, query_opt, query_planned_for_values};
+use crate::sql::{begin, connection, query_opt, query_planned_for_values};
 
 /// [`CustomerRepository`] on PostgreSQL. Uniqueness of document and email is
 /// the database's unique indexes, so two concurrent registrations cannot
-/// both win.
+/// both win. A keyed registration is a transaction: claim, insert, record.
 #[derive(Clone)]
 pub struct PgCustomerRepository {
     pool: Pool,
+    idempotency: IdempotencySettings,
 }
 
 impl PgCustomerRepository {
     /// Customers stored through `pool`.
     #[must_use]
     pub fn new(pool: Pool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            idempotency: IdempotencySettings::default(),
+        }
+    }
+
+    /// The same repository, keeping idempotency keys per `settings`.
+    #[must_use]
+    pub fn with_idempotency_settings(self, settings: IdempotencySettings) -> Self {
+        Self {
+            idempotency: settings,
+            ..self
+        }
     }
 }
 
@@ -74,6 +90,30 @@ fn write_error(error: tokio_postgres::Error) -> CustomerError {
     }
 }
 
+/// Inserts `customer`, on a connection or inside a unit of work.
+async fn insert_customer(
+    client: &impl GenericClient,
+    customer: &NewCustomer,
+) -> Result<Customer, CustomerError> {
+    let row = query_opt(
+        client,
+        INSERT_CUSTOMER,
+        &[
+            &customer.id.as_uuid(),
+            &customer.document.as_str(),
+            &customer.name.as_str(),
+            &customer.birth_date.get(),
+            &customer.email.as_str(),
+            &customer.phone.as_str(),
+        ],
+    )
+    .await
+    .map_err(write_error)?;
+    let row = row
+        .ok_or_else(|| StoreError::Unexpected(anyhow::anyhow!("INSERT … RETURNING gave no row")))?;
+    Ok(rows::customer(&row)?)
+}
+
 /// The customer with this id, on a connection or inside a unit of work.
 pub(crate) async fn find_customer(
     client: &impl GenericClient,
@@ -90,24 +130,26 @@ impl CustomerRepository for PgCustomerRepository {
     #[tracing::instrument(level = "debug", skip_all, fields(customer_id = %customer.id))]
     async fn insert(&self, customer: &NewCustomer) -> Result<Customer, CustomerError> {
         let client = connection(&self.pool).await?;
-        let row = query_opt(
-            &client,
-            INSERT_CUSTOMER,
-            &[
-                &customer.id.as_uuid(),
-                &customer.document.as_str(),
-                &customer.name.as_str(),
-                &customer.birth_date.get(),
-                &customer.email.as_str(),
-                &customer.phone.as_str(),
-            ],
-        )
-        .await
-        .map_err(write_error)?;
-        let row = row.ok_or_else(|| {
-            StoreError::Unexpected(anyhow::anyhow!("INSERT … RETURNING gave no row"))
-        })?;
-        Ok(rows::customer(&row)?)
+        insert_customer(&client, customer).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(customer_id = %customer.id, key = %once.key))]
+    async fn insert_once(
+        &self,
+        customer: &NewCustomer,
+        once: &IdempotentCreate,
+    ) -> Result<Created<Customer>, IdempotentError<CustomerError>> {
+        let mut client = connection(&self.pool).await?;
+        let tx = begin(&mut client, IsolationLevel::ReadCommitted).await?;
+        // A taken document or email fails the insert and so drops the
+        // transaction: the claim goes with it.
+        if let Claim::Taken(recorded) = claim(&tx, &CUSTOMERS, once, self.idempotency).await? {
+            return recorded.answer(once, rows::customer);
+        }
+        let stored = insert_customer(&tx, customer).await?;
+        record(&tx, &CUSTOMERS, once, stored.id.as_uuid()).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(Created::New(stored))
     }
 
     #[tracing::instrument(level = "debug", skip(self))]

@@ -5,11 +5,13 @@ use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Pool};
 use recordshop_domain::StoreError;
 use recordshop_domain::disc::{Disc, DiscFilter, DiscId, DiscPatch, DiscRepository, NewDisc};
+use recordshop_domain::idempotency::{Created, IdempotentCreate, IdempotentError};
 use tokio_postgres::IsolationLevel;
 use tokio_postgres::types::Type;
 
 use crate::ConcurrencyStrategy;
 use crate::error::store_error;
+use crate::idempotency::{Claim, DISCS, IdempotencySettings, claim, record};
 use crate::rows;
 use crate::sql::{begin, connection, execute, query_opt, query_planned_for_values};
 
@@ -18,18 +20,33 @@ use crate::sql::{begin, connection, execute, query_opt, query_planned_for_values
 /// disc: the optimistic strategy reads the stock it replaces in REPEATABLE
 /// READ, every other one locks the disc row first (an atomic purchase's
 /// conditional UPDATE and a batch's `SELECT … FOR UPDATE` queue on that
-/// same lock).
+/// same lock). A keyed create claims its key in the transaction that
+/// inserts the disc and its initial stock.
 #[derive(Clone)]
 pub struct PgDiscRepository {
     pool: Pool,
     strategy: ConcurrencyStrategy,
+    idempotency: IdempotencySettings,
 }
 
 impl PgDiscRepository {
     /// A catalog stored through `pool`, restocking per `strategy`.
     #[must_use]
     pub fn new(pool: Pool, strategy: ConcurrencyStrategy) -> Self {
-        Self { pool, strategy }
+        Self {
+            pool,
+            strategy,
+            idempotency: IdempotencySettings::default(),
+        }
+    }
+
+    /// The same repository, keeping idempotency keys per `settings`.
+    #[must_use]
+    pub fn with_idempotency_settings(self, settings: IdempotencySettings) -> Self {
+        Self {
+            idempotency: settings,
+            ..self
+        }
     }
 }
 
@@ -156,6 +173,30 @@ pub(crate) async fn find_disc(
     row.as_ref().map(rows::disc).transpose()
 }
 
+/// Inserts `disc` and records its initial stock, inside the caller's
+/// transaction.
+async fn insert_disc(client: &impl GenericClient, disc: &NewDisc) -> Result<Disc, StoreError> {
+    let row = query_opt(
+        client,
+        INSERT_DISC,
+        &[
+            &disc.id.as_uuid(),
+            &disc.name.as_str(),
+            &disc.artist.as_str(),
+            &disc.year_of_release.get(),
+            &disc.genre.as_str(),
+            &disc.quantity.get(),
+        ],
+    )
+    .await
+    .map_err(store_error)?;
+    let stored = row.as_ref().map(rows::disc).transpose()?;
+    let stored = stored
+        .ok_or_else(|| StoreError::Unexpected(anyhow::anyhow!("INSERT … RETURNING gave no row")))?;
+    record_adjustment(client, disc.id, disc.quantity.get(), Adjustment::Initial).await?;
+    Ok(stored)
+}
+
 /// Applies `patch` without touching the stock.
 async fn update_disc(
     client: &impl GenericClient,
@@ -185,27 +226,26 @@ impl DiscRepository for PgDiscRepository {
     async fn insert(&self, disc: &NewDisc) -> Result<Disc, StoreError> {
         let mut client = connection(&self.pool).await?;
         let tx = begin(&mut client, IsolationLevel::ReadCommitted).await?;
-        let row = query_opt(
-            &tx,
-            INSERT_DISC,
-            &[
-                &disc.id.as_uuid(),
-                &disc.name.as_str(),
-                &disc.artist.as_str(),
-                &disc.year_of_release.get(),
-                &disc.genre.as_str(),
-                &disc.quantity.get(),
-            ],
-        )
-        .await
-        .map_err(store_error)?;
-        let stored = row.as_ref().map(rows::disc).transpose()?;
-        let stored = stored.ok_or_else(|| {
-            StoreError::Unexpected(anyhow::anyhow!("INSERT … RETURNING gave no row"))
-        })?;
-        record_adjustment(&tx, disc.id, disc.quantity.get(), Adjustment::Initial).await?;
+        let stored = insert_disc(&tx, disc).await?;
         tx.commit().await.map_err(store_error)?;
         Ok(stored)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(disc_id = %disc.id, key = %once.key))]
+    async fn insert_once(
+        &self,
+        disc: &NewDisc,
+        once: &IdempotentCreate,
+    ) -> Result<Created<Disc>, IdempotentError<StoreError>> {
+        let mut client = connection(&self.pool).await?;
+        let tx = begin(&mut client, IsolationLevel::ReadCommitted).await?;
+        if let Claim::Taken(recorded) = claim(&tx, &DISCS, once, self.idempotency).await? {
+            return recorded.answer(once, rows::disc);
+        }
+        let stored = insert_disc(&tx, disc).await?;
+        record(&tx, &DISCS, once, stored.id.as_uuid()).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(Created::New(stored))
     }
 
     #[tracing::instrument(level = "debug", skip(self))]

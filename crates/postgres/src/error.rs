@@ -51,12 +51,20 @@ pub(crate) fn pool_error(error: PoolError) -> StoreError {
 
 fn is_unavailable(code: &SqlState) -> bool {
     // Class 08 (connection exception), 57P0x (shutdown, crash, cannot
-    // connect now), 53300 (too many connections).
+    // connect now, idle session ended), 53300 (too many connections).
+    // 57014 is a statement cancelled by `statement_timeout` (or by an
+    // administrator): a stuck query or a lock held too long is an outage
+    // from the client's point of view, worth retrying later, not a bug.
+    // 25P03 ends a session whose transaction sat idle too long; the next
+    // request gets a new connection.
     code.code().starts_with("08")
         || *code == SqlState::ADMIN_SHUTDOWN
         || *code == SqlState::CRASH_SHUTDOWN
         || *code == SqlState::CANNOT_CONNECT_NOW
+        || *code == SqlState::IDLE_SESSION_TIMEOUT
         || *code == SqlState::TOO_MANY_CONNECTIONS
+        || *code == SqlState::QUERY_CANCELED
+        || *code == SqlState::IDLE_IN_TRANSACTION_SESSION_TIMEOUT
 }
 
 /// The name of the unique constraint `error` violates, if it is a unique
@@ -66,4 +74,21 @@ pub(crate) fn unique_violation(error: &tokio_postgres::Error) -> Option<&str> {
     (*db.code() == SqlState::UNIQUE_VIOLATION)
         .then(|| db.constraint())
         .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outages_timeouts_and_cancellations_are_unavailable() {
+        for code in [
+            "08006", "08001", "57P01", "57P02", "57P03", "57P05", "53300", "57014", "25P03",
+        ] {
+            assert!(is_unavailable(&SqlState::from_code(code)), "{code}");
+        }
+        for code in ["40001", "40P01", "23505", "42P01", "XX000"] {
+            assert!(!is_unavailable(&SqlState::from_code(code)), "{code}");
+        }
+    }
 }

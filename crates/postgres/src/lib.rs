@@ -8,11 +8,17 @@
 //! (pessimistic, optimistic), one statement (atomic), or one transaction
 //! shared with the other purchases of its disc that arrived with it
 //! (batched, bounded by [`BatchSettings`]).
+//!
+//! Creates sent with an idempotency key claim the key in the same unit of
+//! work as their effect and record the created row with it (see
+//! `idempotency.rs`); [`purge_expired_idempotency_keys`] removes expired
+//! keys. Every connection runs under [`DatabaseTimeouts`].
 
 mod customers;
 mod discs;
 mod error;
 mod health;
+mod idempotency;
 mod migrate;
 mod orders;
 mod pool;
@@ -23,7 +29,8 @@ mod strategy;
 pub use customers::PgCustomerRepository;
 pub use discs::PgDiscRepository;
 pub use health::PgStoreHealth;
+pub use idempotency::{IdempotencySettings, purge_expired_idempotency_keys};
 pub use migrate::{migrate, migrations_fingerprint};
 pub use orders::{BatchSettings, PgPurchaseOrderRepository};
-pub use pool::{PoolSettings, create_pool};
+pub use pool::{DatabaseTimeouts, PoolSettings, create_pool, create_pool_with_timeouts};
 pub use strategy::{ConcurrencyStrategy, UnknownStrategy};

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use crate::Page;
 pub use crate::id::CustomerId;
+use crate::idempotency::{Canonical, Fingerprint};
 pub use port::CustomerRepository;
 #[cfg(any(test, feature = "mocks"))]
 pub use port::MockCustomerRepository;
@@ -40,6 +41,21 @@ pub struct NewCustomer {
     pub birth_date: BirthDate,
     pub email: Email,
     pub phone: Phone,
+}
+
+impl NewCustomer {
+    /// What the registration asks for: every field as validated (trimmed,
+    /// email as written). Not the id, which each request generates anew.
+    #[must_use]
+    pub fn fingerprint(&self) -> Fingerprint {
+        Canonical::new("customer")
+            .field("document", self.document.as_str())
+            .field("name", self.name.as_str())
+            .field("birth_date", self.birth_date.get().format("%Y-%m-%d"))
+            .field("email", self.email.as_str())
+            .field("phone", self.phone.as_str())
+            .fingerprint()
+    }
 }
 
 /// A partial update: `None` keeps the current value.

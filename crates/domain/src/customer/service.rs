@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use super::{Customer, CustomerFilter, CustomerId, CustomerPatch, CustomerRepository, NewCustomer};
 use crate::StoreError;
+use crate::idempotency::{Created, IdempotencyRequest, IdempotentCreate, IdempotentError};
 
 /// What can go wrong with a customer.
 #[derive(Debug, thiserror::Error)]
@@ -13,6 +14,13 @@ pub enum CustomerError {
     AlreadyExists,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// So a keyed registration can use `?` on storage steps.
+impl From<StoreError> for IdempotentError<CustomerError> {
+    fn from(error: StoreError) -> Self {
+        Self::Create(error.into())
+    }
 }
 
 /// Registering, finding, editing and deactivating customers.
@@ -34,6 +42,33 @@ impl CustomerService {
     /// [`CustomerError::AlreadyExists`] when the document or email is taken.
     pub async fn register(&self, customer: NewCustomer) -> Result<Customer, CustomerError> {
         self.repository.insert(&customer).await
+    }
+
+    /// Registers a customer as [`register`](Self::register) does, at most
+    /// once per idempotency key when `idempotency` is given: a repeat with
+    /// the same request answers [`Created::Replayed`] with the customer as
+    /// registered then (not `AlreadyExists`). Without a key, the customer is
+    /// always [`Created::New`].
+    ///
+    /// # Errors
+    /// [`IdempotentError::IdempotencyKeyReused`] when the key was used for a
+    /// different registration; otherwise [`CustomerError`] inside
+    /// [`IdempotentError::Create`].
+    #[tracing::instrument(skip_all, fields(customer_id = %customer.id, keyed = idempotency.is_some()))]
+    pub async fn register_once(
+        &self,
+        customer: NewCustomer,
+        idempotency: Option<IdempotencyRequest>,
+    ) -> Result<Created<Customer>, IdempotentError<CustomerError>> {
+        let Some(request) = idempotency else {
+            return self
+                .register(customer)
+                .await
+                .map(Created::New)
+                .map_err(IdempotentError::Create);
+        };
+        let once = IdempotentCreate::new(request, customer.fingerprint());
+        self.repository.insert_once(&customer, &once).await
     }
 
     /// The customer with this id, active or not.
@@ -93,7 +128,8 @@ impl CustomerService {
 mod tests {
     use super::*;
     use crate::customer::MockCustomerRepository;
-    use crate::testing::{sample_customer, sample_new_customer};
+    use crate::customer::{Document, Email, PersonName, Phone};
+    use crate::testing::{idempotency_request, sample_customer, sample_new_customer};
     use mockall::predicate::{eq, function};
 
     fn service(repository: MockCustomerRepository) -> CustomerService {
@@ -163,5 +199,124 @@ mod tests {
         repository.expect_get().returning(|_| Ok(None));
         let result = service(repository).get(CustomerId::generate()).await;
         assert!(matches!(result, Err(CustomerError::NotFound(_))));
+    }
+
+    #[tokio::test]
+    async fn a_keyed_registration_hands_the_store_its_key_and_fingerprint() {
+        let new = sample_new_customer("keyed");
+        let expected =
+            IdempotentCreate::new(idempotency_request("staff:ops", "reg-1"), new.fingerprint());
+        let mut repository = MockCustomerRepository::new();
+        repository.expect_insert().never();
+        repository
+            .expect_insert_once()
+            .with(eq(new.clone()), eq(expected))
+            .times(1)
+            .returning(|customer, _| {
+                let mut stored = sample_customer();
+                stored.id = customer.id;
+                Ok(Created::Replayed(stored))
+            });
+        let result = service(repository)
+            .register_once(new.clone(), Some(idempotency_request("staff:ops", "reg-1")))
+            .await;
+        assert!(
+            matches!(&result, Ok(Created::Replayed(customer)) if customer.id == new.id),
+            "{result:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_reused_registration_key_surfaces() {
+        let mut repository = MockCustomerRepository::new();
+        repository
+            .expect_insert_once()
+            .returning(|_, once| Err(IdempotentError::IdempotencyKeyReused(once.key.clone())));
+        let result = service(repository)
+            .register_once(
+                sample_new_customer("2"),
+                Some(idempotency_request("anonymous", "reg-2")),
+            )
+            .await;
+        assert!(
+            matches!(result, Err(IdempotentError::IdempotencyKeyReused(_))),
+            "{result:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unkeyed_registration_is_new() {
+        let mut repository = MockCustomerRepository::new();
+        repository.expect_insert_once().never();
+        repository
+            .expect_insert()
+            .times(1)
+            .returning(|_| Ok(sample_customer()));
+        let result = service(repository)
+            .register_once(sample_new_customer("3"), None)
+            .await;
+        assert!(matches!(result, Ok(Created::New(_))), "{result:?}");
+    }
+
+    #[test]
+    fn a_registration_fingerprint_covers_every_field_but_the_id() {
+        let base = sample_new_customer("fp");
+        let mut other_id = base.clone();
+        other_id.id = CustomerId::generate();
+        assert_eq!(base.fingerprint(), other_id.fingerprint());
+
+        let valid = |result: Result<NewCustomer, crate::InvalidValue>| {
+            result.unwrap_or_else(|e| panic!("test value: {e}"))
+        };
+        let changes: [(&str, NewCustomer); 5] = [
+            (
+                "document",
+                valid(Document::parse("doc-other").map(|document| NewCustomer {
+                    document,
+                    ..base.clone()
+                })),
+            ),
+            (
+                "name",
+                valid(PersonName::parse("Jane Doe").map(|name| NewCustomer {
+                    name,
+                    ..base.clone()
+                })),
+            ),
+            (
+                "birth_date",
+                valid(
+                    crate::customer::BirthDate::parse("1999-12-31").map(|birth_date| NewCustomer {
+                        birth_date,
+                        ..base.clone()
+                    }),
+                ),
+            ),
+            (
+                "email",
+                valid(
+                    Email::parse("JOHN.fp@example.com").map(|email| NewCustomer {
+                        email,
+                        ..base.clone()
+                    }),
+                ),
+            ),
+            (
+                "phone",
+                valid(Phone::parse("+1 555 0100").map(|phone| NewCustomer {
+                    phone,
+                    ..base.clone()
+                })),
+            ),
+        ];
+        for (field, changed) in changes {
+            assert_ne!(base.fingerprint(), changed.fingerprint(), "{field}");
+        }
+        // Parsing trims, so the same value sent with spaces is the same request.
+        let padded = valid(PersonName::parse("  John Doe ").map(|name| NewCustomer {
+            name,
+            ..base.clone()
+        }));
+        assert_eq!(base.fingerprint(), padded.fingerprint());
     }
 }

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use crate::Page;
 pub use crate::id::DiscId;
+use crate::idempotency::{Canonical, Fingerprint};
 pub use port::DiscRepository;
 #[cfg(any(test, feature = "mocks"))]
 pub use port::MockDiscRepository;
@@ -38,6 +39,21 @@ pub struct NewDisc {
     pub genre: Genre,
     /// Initial stock.
     pub quantity: StockQuantity,
+}
+
+impl NewDisc {
+    /// What the new disc is: every field as validated (trimmed). Not the id,
+    /// which each request generates anew.
+    #[must_use]
+    pub fn fingerprint(&self) -> Fingerprint {
+        Canonical::new("disc")
+            .field("name", self.name.as_str())
+            .field("artist", self.artist.as_str())
+            .field("year_of_release", self.year_of_release.get())
+            .field("genre", self.genre.as_str())
+            .field("quantity", self.quantity.get())
+            .fingerprint()
+    }
 }
 
 /// A partial update: `None` keeps the current value.

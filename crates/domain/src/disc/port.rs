@@ -2,6 +2,7 @@ use async_trait::async_trait;
 
 use super::{Disc, DiscFilter, DiscId, DiscPatch, NewDisc};
 use crate::StoreError;
+use crate::idempotency::{Created, IdempotentCreate, IdempotentError};
 
 /// Storage of the catalog. Deleted discs are invisible to every method.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
@@ -12,6 +13,25 @@ pub trait DiscRepository: Send + Sync + 'static {
     /// # Errors
     /// [`StoreError`] only; a new id never collides.
     async fn insert(&self, disc: &NewDisc) -> Result<Disc, StoreError>;
+
+    /// Stores `disc` at most once per owner and key of `once`: claims the
+    /// key, inserts as [`insert`](Self::insert) does and records the disc
+    /// with the key, in one unit of work. A concurrent holder of the key is
+    /// waited for (bounded by the store's timeouts).
+    ///
+    /// When a live record already holds the key, nothing is inserted: the
+    /// disc as recorded comes back as [`Created::Replayed`] if `once`'s
+    /// fingerprint is the record's.
+    ///
+    /// # Errors
+    /// [`IdempotentError::IdempotencyKeyReused`] when the record has another
+    /// fingerprint; otherwise [`StoreError`] inside
+    /// [`IdempotentError::Create`].
+    async fn insert_once(
+        &self,
+        disc: &NewDisc,
+        once: &IdempotentCreate,
+    ) -> Result<Created<Disc>, IdempotentError<StoreError>>;
 
     /// The disc with this id, unless it is unknown or deleted.
     ///

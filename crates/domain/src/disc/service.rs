@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
 use super::{Disc, DiscFilter, DiscId, DiscPatch, DiscRepository, NewDisc};
+use crate::idempotency::{Created, IdempotencyRequest, IdempotentCreate, IdempotentError};
 use crate::retry::{MaybeConflict, retry_on_conflict};
 use crate::{RetryPolicy, StoreError};
 
@@ -39,6 +40,33 @@ impl DiscService {
     /// [`StoreError`] when storage fails.
     pub async fn create(&self, disc: NewDisc) -> Result<Disc, StoreError> {
         self.repository.insert(&disc).await
+    }
+
+    /// Adds a disc as [`create`](Self::create) does, at most once per
+    /// idempotency key when `idempotency` is given: a repeat with the same
+    /// request answers [`Created::Replayed`] with the disc as it was when
+    /// created (its stock then included). Without a key, the disc is always
+    /// [`Created::New`].
+    ///
+    /// # Errors
+    /// [`IdempotentError::IdempotencyKeyReused`] when the key was used for a
+    /// different disc; otherwise [`StoreError`] inside
+    /// [`IdempotentError::Create`].
+    #[tracing::instrument(skip_all, fields(disc_id = %disc.id, keyed = idempotency.is_some()))]
+    pub async fn create_once(
+        &self,
+        disc: NewDisc,
+        idempotency: Option<IdempotencyRequest>,
+    ) -> Result<Created<Disc>, IdempotentError<StoreError>> {
+        let Some(request) = idempotency else {
+            return self
+                .create(disc)
+                .await
+                .map(Created::New)
+                .map_err(IdempotentError::Create);
+        };
+        let once = IdempotentCreate::new(request, disc.fingerprint());
+        self.repository.insert_once(&disc, &once).await
     }
 
     /// The disc with this id.
@@ -96,8 +124,10 @@ impl DiscService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::disc::{MockDiscRepository, StockQuantity};
-    use crate::testing::sample_disc;
+    use crate::disc::{
+        ArtistName, DiscName, Genre, MockDiscRepository, ReleaseYear, StockQuantity,
+    };
+    use crate::testing::{idempotency_request, sample_disc};
     use mockall::predicate::eq;
 
     fn service(repository: MockDiscRepository) -> DiscService {
@@ -196,5 +226,113 @@ mod tests {
         });
         let result = service(repository).list(&DiscFilter::default()).await;
         assert!(matches!(result, Err(StoreError::Unavailable(_))));
+    }
+
+    fn new_disc() -> NewDisc {
+        let disc = sample_disc(7);
+        NewDisc {
+            id: DiscId::generate(),
+            name: disc.name,
+            artist: disc.artist,
+            year_of_release: disc.year_of_release,
+            genre: disc.genre,
+            quantity: disc.quantity,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_keyed_create_hands_the_store_its_key_and_fingerprint() {
+        let new = new_disc();
+        let expected = IdempotentCreate::new(
+            idempotency_request("staff:ops", "disc-1"),
+            new.fingerprint(),
+        );
+        let mut repository = MockDiscRepository::new();
+        repository.expect_insert().never();
+        repository
+            .expect_insert_once()
+            .with(eq(new.clone()), eq(expected))
+            .times(1)
+            .returning(|disc, _| {
+                let mut stored = sample_disc(7);
+                stored.id = disc.id;
+                Ok(Created::New(stored))
+            });
+        let result = service(repository)
+            .create_once(
+                new.clone(),
+                Some(idempotency_request("staff:ops", "disc-1")),
+            )
+            .await;
+        assert!(
+            matches!(&result, Ok(Created::New(disc)) if disc.id == new.id),
+            "{result:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unkeyed_create_is_new() {
+        let mut repository = MockDiscRepository::new();
+        repository.expect_insert_once().never();
+        repository
+            .expect_insert()
+            .times(1)
+            .returning(|_| Ok(sample_disc(1)));
+        let result = service(repository).create_once(new_disc(), None).await;
+        assert!(matches!(result, Ok(Created::New(_))), "{result:?}");
+    }
+
+    #[test]
+    fn a_disc_fingerprint_covers_every_field_but_the_id() {
+        let base = new_disc();
+        let mut other_id = base.clone();
+        other_id.id = DiscId::generate();
+        assert_eq!(base.fingerprint(), other_id.fingerprint());
+
+        let valid = |result: Result<NewDisc, crate::InvalidValue>| {
+            result.unwrap_or_else(|e| panic!("test value: {e}"))
+        };
+        let changes: [(&str, NewDisc); 5] = [
+            (
+                "name",
+                valid(DiscName::parse("Other").map(|name| NewDisc {
+                    name,
+                    ..base.clone()
+                })),
+            ),
+            (
+                "artist",
+                valid(ArtistName::parse("Other").map(|artist| NewDisc {
+                    artist,
+                    ..base.clone()
+                })),
+            ),
+            (
+                "year",
+                valid(
+                    ReleaseYear::parse_in(1999, 2026).map(|year_of_release| NewDisc {
+                        year_of_release,
+                        ..base.clone()
+                    }),
+                ),
+            ),
+            (
+                "genre",
+                valid(Genre::parse("Other").map(|genre| NewDisc {
+                    genre,
+                    ..base.clone()
+                })),
+            ),
+            (
+                "quantity",
+                valid(StockQuantity::parse(8).map(|quantity| NewDisc {
+                    quantity,
+                    ..base.clone()
+                })),
+            ),
+        ];
+        for (field, changed) in changes {
+            assert_ne!(base.fingerprint(), changed.fingerprint(), "{field}");
+        }
     }
 }

@@ -16,6 +16,7 @@ use crate::Page;
 use crate::customer::{Customer, CustomerId};
 use crate::disc::{Disc, DiscId, StockQuantity};
 pub use crate::id::PurchaseOrderId;
+use crate::idempotency::{Canonical, Fingerprint};
 #[cfg(any(test, feature = "mocks"))]
 pub use port::MockPurchaseOrderRepository;
 pub use port::PurchaseOrderRepository;
@@ -48,6 +49,17 @@ pub struct NewPurchaseOrder {
 }
 
 impl NewPurchaseOrder {
+    /// What the purchase asks for: customer, disc and quantity. Not the
+    /// order id, which each request generates anew.
+    #[must_use]
+    pub fn fingerprint(&self) -> Fingerprint {
+        Canonical::new("purchase_order")
+            .field("customer_id", self.customer_id)
+            .field("disc_id", self.disc_id)
+            .field("quantity", self.quantity.get())
+            .fingerprint()
+    }
+
     /// Decides whether this purchase may go ahead, given the customer and the
     /// disc as the placing unit of work sees them (`None`: not found, or the
     /// disc is deleted). Returns the disc's stock after the sale.

@@ -4,6 +4,7 @@ use super::{
     NewPurchaseOrder, PlaceOrderError, PurchaseOrder, PurchaseOrderFilter, PurchaseOrderId,
 };
 use crate::StoreError;
+use crate::idempotency::{Created, IdempotentCreate, IdempotentError};
 
 /// Storage of purchase orders, and the unit of work that places them.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
@@ -20,6 +21,27 @@ pub trait PurchaseOrderRepository: Send + Sync + 'static {
     /// concurrent unit of work won and nothing was written: the caller may
     /// retry.
     async fn place(&self, order: &NewPurchaseOrder) -> Result<PurchaseOrder, PlaceOrderError>;
+
+    /// Places `order` at most once per owner and key of `once`: claims the
+    /// key first, then places as [`place`](Self::place) does and records the
+    /// placed order with the key, all in one unit of work. A concurrent
+    /// holder of the key is waited for (bounded by the store's timeouts).
+    ///
+    /// When a live record already holds the key, nothing is placed: the
+    /// order as recorded comes back as [`Created::Replayed`] if `once`'s
+    /// fingerprint is the record's. A refused purchase records nothing.
+    ///
+    /// # Errors
+    /// [`IdempotentError::IdempotencyKeyReused`] when the record has another
+    /// fingerprint; otherwise the errors of [`place`](Self::place), inside
+    /// [`IdempotentError::Create`], including [`StoreError::Conflict`] when
+    /// the caller may retry (the retry replays if a concurrent holder of the
+    /// key won).
+    async fn place_once(
+        &self,
+        order: &NewPurchaseOrder,
+        once: &IdempotentCreate,
+    ) -> Result<Created<PurchaseOrder>, IdempotentError<PlaceOrderError>>;
 
     /// The order with this id.
     ///

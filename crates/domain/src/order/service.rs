@@ -5,6 +5,7 @@ use super::{
 };
 use crate::customer::CustomerId;
 use crate::disc::DiscId;
+use crate::idempotency::{Created, IdempotencyRequest, IdempotentCreate, IdempotentError};
 use crate::retry::{MaybeConflict, retry_on_conflict};
 use crate::{RetryPolicy, StoreError};
 
@@ -30,6 +31,13 @@ pub enum PlaceOrderError {
 impl MaybeConflict for PlaceOrderError {
     fn is_conflict(&self) -> bool {
         matches!(self, Self::Store(error) if error.is_conflict())
+    }
+}
+
+/// So a keyed placing can use `?` on storage steps.
+impl From<StoreError> for IdempotentError<PlaceOrderError> {
+    fn from(error: StoreError) -> Self {
+        Self::Create(error.into())
     }
 }
 
@@ -76,14 +84,38 @@ impl PurchaseOrderService {
         disc_id: DiscId,
         quantity: super::OrderQuantity,
     ) -> Result<PurchaseOrder, PlaceOrderError> {
-        let order = NewPurchaseOrder {
-            id: PurchaseOrderId::generate(),
-            customer_id,
-            disc_id,
-            quantity,
-        };
-        tracing::Span::current().record("order_id", tracing::field::display(order.id));
+        let order = new_order(customer_id, disc_id, quantity);
         retry_on_conflict(&self.retry, || self.repository.place(&order)).await
+    }
+
+    /// Places an order as [`place`](Self::place) does, at most once per
+    /// idempotency key when `idempotency` is given: a repeat with the same
+    /// request answers [`Created::Replayed`] with the first order, as it was
+    /// when placed. Every retry of a conflicting unit of work carries the
+    /// same key and fingerprint, so it replays if a concurrent request with
+    /// the key won. Without a key, the order is always [`Created::New`].
+    ///
+    /// # Errors
+    /// [`IdempotentError::IdempotencyKeyReused`] when the key was used for a
+    /// different purchase; otherwise [`PlaceOrderError`] inside
+    /// [`IdempotentError::Create`].
+    #[tracing::instrument(skip(self, idempotency), fields(order_id, keyed = idempotency.is_some()))]
+    pub async fn place_once(
+        &self,
+        customer_id: CustomerId,
+        disc_id: DiscId,
+        quantity: super::OrderQuantity,
+        idempotency: Option<IdempotencyRequest>,
+    ) -> Result<Created<PurchaseOrder>, IdempotentError<PlaceOrderError>> {
+        let order = new_order(customer_id, disc_id, quantity);
+        let Some(request) = idempotency else {
+            return retry_on_conflict(&self.retry, || self.repository.place(&order))
+                .await
+                .map(Created::New)
+                .map_err(IdempotentError::Create);
+        };
+        let once = IdempotentCreate::new(request, order.fingerprint());
+        retry_on_conflict(&self.retry, || self.repository.place_once(&order, &once)).await
     }
 
     /// The order with this id.
@@ -125,6 +157,25 @@ impl PurchaseOrderService {
         .await
     }
 }
+
+/// The order a request places, under a fresh id that every retry keeps.
+fn new_order(
+    customer_id: CustomerId,
+    disc_id: DiscId,
+    quantity: super::OrderQuantity,
+) -> NewPurchaseOrder {
+    let order = NewPurchaseOrder {
+        id: PurchaseOrderId::generate(),
+        customer_id,
+        disc_id,
+        quantity,
+    };
+    tracing::Span::current().record("order_id", tracing::field::display(order.id));
+    order
+}
+
+#[cfg(test)]
+mod idempotency_tests;
 
 #[cfg(test)]
 mod tests {

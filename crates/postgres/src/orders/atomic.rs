@@ -14,16 +14,24 @@
 //! pipelined on the connection) lets [`NewPurchaseOrder::check`] name the
 //! reason, so the errors and their precedence are the domain's, exactly as
 //! for the other strategies.
+//!
+//! A keyed purchase cannot be one autocommit statement: the key's claim
+//! must commit with the sale or not at all. It runs claim, the same
+//! statement and the record in one READ COMMITTED transaction; purchases
+//! without a key keep the single round trip.
 
-use deadpool_postgres::Object;
+use deadpool_postgres::{GenericClient, Object};
 use recordshop_domain::StoreError;
+use recordshop_domain::idempotency::{Created, IdempotentCreate, IdempotentError};
 use recordshop_domain::order::{NewPurchaseOrder, PlaceOrderError, PurchaseOrder};
+use tokio_postgres::IsolationLevel;
 
 use crate::customers::find_customer;
 use crate::discs::find_disc;
 use crate::error::store_error;
+use crate::idempotency::{Claim, IdempotencySettings, PURCHASE_ORDERS, claim, record};
 use crate::rows;
-use crate::sql::query_opt;
+use crate::sql::{begin, query_opt};
 
 /// `$1` order id, `$2` customer id, `$3` disc id, `$4` units.
 ///
@@ -81,8 +89,29 @@ const PLACE_ATOMICALLY: &str = r#"
     RETURNING id, customer_id, disc_id, quantity, status, created_at, canceled_at,
               customer_snapshot, disc_snapshot"#;
 
+/// Places `order` at most once per key of `once`: claim, the statement and
+/// the record in one transaction. A refusal drops the transaction, and the
+/// claim with it.
+pub(super) async fn place_once(
+    client: &mut Object,
+    order: &NewPurchaseOrder,
+    once: &IdempotentCreate,
+    settings: IdempotencySettings,
+) -> Result<Created<PurchaseOrder>, IdempotentError<PlaceOrderError>> {
+    let tx = begin(client, IsolationLevel::ReadCommitted).await?;
+    if let Claim::Taken(recorded) = claim(&tx, &PURCHASE_ORDERS, once, settings).await? {
+        return recorded.answer(once, rows::order);
+    }
+    let placed = place(&tx, order).await?;
+    record(&tx, &PURCHASE_ORDERS, once, placed.id.as_uuid()).await?;
+    tx.commit().await.map_err(store_error)?;
+    Ok(Created::New(placed))
+}
+
+/// The statement, and the reason when it matched no row: alone in
+/// autocommit, or inside a keyed purchase's transaction.
 pub(super) async fn place(
-    client: &Object,
+    client: &impl GenericClient,
     order: &NewPurchaseOrder,
 ) -> Result<PurchaseOrder, PlaceOrderError> {
     let placed = query_opt(
@@ -111,7 +140,7 @@ pub(super) async fn place(
 /// between (a restock or a cancellation returned units, the customer was
 /// reactivated): that is a lost race, reported as [`StoreError::Conflict`]
 /// so the domain service places the order again.
-async fn why_not_placed(client: &Object, order: &NewPurchaseOrder) -> PlaceOrderError {
+async fn why_not_placed(client: &impl GenericClient, order: &NewPurchaseOrder) -> PlaceOrderError {
     let read = tokio::try_join!(
         find_customer(client, order.customer_id),
         find_disc(client, order.disc_id),

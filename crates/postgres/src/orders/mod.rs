@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use deadpool_postgres::Pool;
 use recordshop_domain::StoreError;
 use recordshop_domain::disc::DiscId;
+use recordshop_domain::idempotency::{Created, IdempotentCreate, IdempotentError};
 use recordshop_domain::order::{
     NewPurchaseOrder, PlaceOrderError, PurchaseOrder, PurchaseOrderFilter, PurchaseOrderId,
     PurchaseOrderRepository,
@@ -21,6 +22,7 @@ pub use self::batched::BatchSettings;
 use self::batched::Batcher;
 use crate::ConcurrencyStrategy;
 use crate::error::store_error;
+use crate::idempotency::{IdempotencySettings, unkeyed};
 use crate::rows;
 use crate::sql::{connection, query_opt, query_planned_for_values};
 
@@ -38,6 +40,11 @@ use crate::sql::{connection, query_opt, query_planned_for_values};
 ///   transaction (see `orders/batched`), bounded by [`BatchSettings`];
 ///   cancellations as pessimistic.
 ///
+/// A keyed purchase ([`PurchaseOrderRepository::place_once`]) claims its
+/// key first in the same unit of work, under every strategy; the atomic
+/// strategy then runs its statement inside a transaction. Keys live for
+/// the [`IdempotencySettings`] TTL.
+///
 /// Clones share the batched strategy's queues; two repositories built
 /// separately batch separately, like two server processes.
 #[derive(Clone)]
@@ -45,6 +52,7 @@ pub struct PgPurchaseOrderRepository {
     pool: Pool,
     strategy: ConcurrencyStrategy,
     placing: Placing,
+    idempotency: IdempotencySettings,
 }
 
 /// How [`PgPurchaseOrderRepository::place`] runs, fixed by the strategy.
@@ -86,6 +94,16 @@ impl PgPurchaseOrderRepository {
             pool,
             strategy,
             placing,
+            idempotency: IdempotencySettings::default(),
+        }
+    }
+
+    /// The same repository, keeping idempotency keys per `settings`.
+    #[must_use]
+    pub fn with_idempotency_settings(self, settings: IdempotencySettings) -> Self {
+        Self {
+            idempotency: settings,
+            ..self
         }
     }
 
@@ -141,13 +159,45 @@ impl PurchaseOrderRepository for PgPurchaseOrderRepository {
         match &self.placing {
             Placing::Transaction => {
                 let mut client = connection(&self.pool).await?;
-                place::place(&mut client, self.strategy, order).await
+                unkeyed(
+                    place::place(&mut client, self.strategy, order, None, self.idempotency).await,
+                )
             }
             Placing::Statement => {
                 let client = connection(&self.pool).await?;
                 atomic::place(&client, order).await
             }
             Placing::Batched(batcher) => batcher.place(order).await,
+        }
+    }
+
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(order_id = %order.id, disc_id = %order.disc_id, strategy = %self.strategy, key = %once.key)
+    )]
+    async fn place_once(
+        &self,
+        order: &NewPurchaseOrder,
+        once: &IdempotentCreate,
+    ) -> Result<Created<PurchaseOrder>, IdempotentError<PlaceOrderError>> {
+        match &self.placing {
+            Placing::Transaction => {
+                let mut client = connection(&self.pool).await?;
+                place::place(
+                    &mut client,
+                    self.strategy,
+                    order,
+                    Some(once),
+                    self.idempotency,
+                )
+                .await
+            }
+            Placing::Statement => {
+                let mut client = connection(&self.pool).await?;
+                atomic::place_once(&mut client, order, once, self.idempotency).await
+            }
+            Placing::Batched(batcher) => batcher.place_once(order, once, self.idempotency).await,
         }
     }
 

@@ -1,6 +1,7 @@
 //! Placing an order: one unit of work that reads the customer, reads (or
 //! locks) the disc, lets the domain decide, then writes the new stock and
-//! the order together.
+//! the order together. A keyed purchase claims its key first and records
+//! the order with it before committing (see `crate::idempotency`).
 
 use anyhow::anyhow;
 use chrono::{DateTime, Utc};
@@ -8,12 +9,14 @@ use deadpool_postgres::{GenericClient, Object};
 use recordshop_domain::StoreError;
 use recordshop_domain::customer::Customer;
 use recordshop_domain::disc::{Disc, DiscId};
+use recordshop_domain::idempotency::{Created, IdempotentCreate, IdempotentError};
 use recordshop_domain::order::{NewPurchaseOrder, OrderStatus, PlaceOrderError, PurchaseOrder};
 use tokio_postgres::types::Json;
 
 use crate::ConcurrencyStrategy;
 use crate::customers::find_customer;
 use crate::error::store_error;
+use crate::idempotency::{Claim, IdempotencySettings, PURCHASE_ORDERS, claim, record};
 use crate::rows::{self, StoredCustomer, StoredDisc};
 use crate::sql::{begin, query_opt};
 
@@ -109,16 +112,41 @@ async fn record_sale(
         .map_err(|e| StoreError::Unexpected(e.into()))
 }
 
+/// Places `order` in a transaction of its own; with `once`, at most once
+/// per key. Without a key it costs no more round trips than it always did.
 pub(super) async fn place(
     client: &mut Object,
     strategy: ConcurrencyStrategy,
     order: &NewPurchaseOrder,
-) -> Result<PurchaseOrder, PlaceOrderError> {
+    once: Option<&IdempotentCreate>,
+    settings: IdempotencySettings,
+) -> Result<Created<PurchaseOrder>, IdempotentError<PlaceOrderError>> {
     let tx = begin(client, strategy.isolation_level()).await?;
+    if let Some(once) = once {
+        // Before the disc row is locked: keyed purchases all lock key, then
+        // disc. Returning drops the transaction, which rolls it back.
+        if let Claim::Taken(recorded) = claim(&tx, &PURCHASE_ORDERS, once, settings).await? {
+            return recorded.answer(once, rows::order);
+        }
+    }
+    let placed = sell(&tx, strategy, order).await?;
+    if let Some(once) = once {
+        record(&tx, &PURCHASE_ORDERS, once, order.id.as_uuid()).await?;
+    }
+    tx.commit().await.map_err(store_error)?;
+    Ok(Created::New(placed))
+}
+
+/// The sale itself, inside the caller's transaction.
+async fn sell(
+    tx: &impl GenericClient,
+    strategy: ConcurrencyStrategy,
+    order: &NewPurchaseOrder,
+) -> Result<PurchaseOrder, PlaceOrderError> {
     // Read before the disc is locked, so the lock is held for as little as
     // possible.
-    let customer = find_customer(&tx, order.customer_id).await?;
-    let on_sale = read_disc(&tx, strategy, order.disc_id).await?;
+    let customer = find_customer(tx, order.customer_id).await?;
+    let on_sale = read_disc(tx, strategy, order.disc_id).await?;
     let left = order.check(
         customer.as_ref(),
         on_sale.as_ref().map(|on_sale| &on_sale.disc),
@@ -134,8 +162,7 @@ pub(super) async fn place(
         updated_at: sold_at,
         ..disc
     };
-    let created_at = record_sale(&tx, order, &customer, &disc_after).await?;
-    tx.commit().await.map_err(store_error)?;
+    let created_at = record_sale(tx, order, &customer, &disc_after).await?;
     Ok(PurchaseOrder {
         id: order.id,
         customer_id: order.customer_id,

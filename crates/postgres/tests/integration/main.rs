@@ -10,5 +10,7 @@
 mod customers;
 mod discs;
 mod health;
+mod idempotency;
+mod pool;
 mod purchases;
 mod support;

@@ -14,6 +14,7 @@ use recordshop_domain::customer::{
 use recordshop_domain::disc::{
     ArtistName, Disc, DiscId, DiscName, DiscService, Genre, NewDisc, ReleaseYear, StockQuantity,
 };
+use recordshop_domain::idempotency::{IdempotencyKey, IdempotencyRequest, KeyOwner};
 use recordshop_domain::order::{OrderQuantity, PurchaseOrderService};
 use recordshop_postgres::{
     BatchSettings, ConcurrencyStrategy, PgCustomerRepository, PgDiscRepository,
@@ -138,6 +139,28 @@ impl Harness {
         rows.len()
     }
 
+    /// Rows of `table` (a name written in the test, never user input).
+    pub async fn count(&self, table: &str) -> i64 {
+        self.client()
+            .await
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .await
+            .expect("count")
+            .get(0)
+    }
+
+    /// Makes every idempotency key expired, as if its TTL had passed.
+    pub async fn expire_idempotency_keys(&self) {
+        self.client()
+            .await
+            .execute(
+                "UPDATE idempotency_keys SET expires_at = now() - interval '1 second'",
+                &[],
+            )
+            .await
+            .expect("expire keys");
+    }
+
     /// The stored stock of a disc, deleted or not.
     pub async fn stock_of(&self, id: DiscId) -> i64 {
         self.client()
@@ -192,4 +215,12 @@ pub fn units(n: i64) -> OrderQuantity {
 
 pub fn stock(n: i64) -> StockQuantity {
     StockQuantity::parse(n).unwrap()
+}
+
+/// The idempotency key `key` sent by `owner`.
+pub fn key_of(owner: &str, key: &str) -> IdempotencyRequest {
+    IdempotencyRequest {
+        owner: KeyOwner::new(owner),
+        key: IdempotencyKey::parse(key).unwrap(),
+    }
 }

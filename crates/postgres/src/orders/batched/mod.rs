@@ -9,6 +9,10 @@
 //! disc from several server processes (or repositories) queue on the lock
 //! like any other writer and never oversell.
 //!
+//! Keyed purchases ride in the same batches: their keys are claimed in one
+//! statement before the disc row is locked, and purchases of one batch that
+//! share a key are settled without a second claim ([`keys`]).
+//!
 //! # Callers that go away
 //! The caller's future may be dropped while it waits (the HTTP client
 //! disconnected). A purchase whose caller left before its batch started is
@@ -19,6 +23,8 @@
 //! that left while their batch was in flight; a load tool counts those as
 //! requests in flight, and the order is real (it can be read and canceled).
 
+mod failure;
+mod keys;
 mod queue;
 mod sale;
 
@@ -29,11 +35,14 @@ use anyhow::anyhow;
 use deadpool_postgres::Pool;
 use recordshop_domain::StoreError;
 use recordshop_domain::disc::DiscId;
+use recordshop_domain::idempotency::{Created, IdempotentCreate, IdempotentError};
 use recordshop_domain::order::{NewPurchaseOrder, PlaceOrderError, PurchaseOrder};
 use tokio::sync::oneshot;
 
+use crate::idempotency::{IdempotencySettings, unkeyed};
+use keys::Keyed;
 use queue::GroupCommit;
-use sale::{Purchase, Sale};
+use sale::{Answer, Purchase, Sale};
 
 /// Bounds of the batched strategy's batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,11 +91,30 @@ impl Batcher {
         &self,
         order: &NewPurchaseOrder,
     ) -> Result<PurchaseOrder, PlaceOrderError> {
+        unkeyed(self.submit(order, None).await)
+    }
+
+    /// As [`place`](Self::place), at most once per key of `once`.
+    pub(crate) async fn place_once(
+        &self,
+        order: &NewPurchaseOrder,
+        once: &IdempotentCreate,
+        settings: IdempotencySettings,
+    ) -> Result<Created<PurchaseOrder>, IdempotentError<PlaceOrderError>> {
+        let key = Keyed {
+            once: once.clone(),
+            settings,
+        };
+        self.submit(order, Some(key)).await
+    }
+
+    async fn submit(&self, order: &NewPurchaseOrder, key: Option<Keyed>) -> Answer {
         let (reply, answer) = oneshot::channel();
         self.queues.submit(
             order.disc_id,
             Purchase {
                 order: order.clone(),
+                key,
                 reply,
             },
         );

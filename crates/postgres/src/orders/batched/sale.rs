@@ -1,10 +1,11 @@
 //! One batch of purchases of one disc: one customers read, then one READ
 //! COMMITTED transaction with one row lock, one multi-row insert and one
-//! stock update, one commit, and an answer per purchase.
+//! stock update, one commit, and an answer per purchase. Keyed purchases
+//! add one statement claiming their keys before the lock and one recording
+//! the keyed sales (see [`super::keys`]); a batch without keys runs as if
+//! keys did not exist.
 
 use std::collections::HashMap;
-use std::fmt;
-use std::sync::Arc;
 
 use anyhow::anyhow;
 use chrono::{DateTime, Utc};
@@ -12,12 +13,15 @@ use deadpool_postgres::{GenericClient, Object, Pool};
 use recordshop_domain::StoreError;
 use recordshop_domain::customer::{Customer, CustomerId};
 use recordshop_domain::disc::{Disc, DiscId};
+use recordshop_domain::idempotency::{Created, IdempotentError};
 use recordshop_domain::order::{NewPurchaseOrder, OrderStatus, PlaceOrderError, PurchaseOrder};
 use tokio::sync::oneshot;
 use tokio_postgres::IsolationLevel;
 use tokio_postgres::types::Json;
 use uuid::Uuid;
 
+use super::failure::fail_all;
+use super::keys::{self, Keyed, Role};
 use super::queue::Runner;
 use crate::ConcurrencyStrategy;
 use crate::error::store_error;
@@ -49,26 +53,30 @@ const RECORD_SALES: &str = "
              AS o (id, customer_id, quantity, customer_snapshot, disc_snapshot)
     RETURNING id, created_at";
 
-/// What a caller gets back.
-pub(super) type Answer = Result<PurchaseOrder, PlaceOrderError>;
+/// What a caller gets back; a purchase without a key is never replayed and
+/// never meets a reused key.
+pub(super) type Answer = Result<Created<PurchaseOrder>, IdempotentError<PlaceOrderError>>;
 
 /// A purchase waiting in a batch, and where its answer goes.
 pub(super) struct Purchase {
     pub(super) order: NewPurchaseOrder,
+    pub(super) key: Option<Keyed>,
     pub(super) reply: oneshot::Sender<Answer>,
 }
 
 impl Purchase {
     /// A caller that went away no longer listens; nothing to do then.
-    fn answer(self, answer: Answer) {
+    pub(super) fn answer(self, answer: Answer) {
         let _ = self.reply.send(answer);
     }
 }
 
-/// A purchase whose customer may buy, with the customer as read.
-struct Buyer {
-    purchase: Purchase,
-    customer: Customer,
+/// A purchase of the batch (by index) whose customer may buy, with the
+/// customer as read.
+struct Buyer<'a> {
+    index: usize,
+    order: &'a NewPurchaseOrder,
+    customer: &'a Customer,
 }
 
 /// Runs batches on connections of `pool`.
@@ -94,24 +102,24 @@ impl Runner for Sale {
         }
         let mut client = match connection(&self.pool).await {
             Ok(client) => client,
-            Err(error) => return fail_all(batch, error, |p| p),
+            Err(error) => return fail_all(batch, error),
         };
         let customers = match read_customers(&client, &batch).await {
             Ok(customers) => customers,
-            Err(error) => return fail_all(batch, error, |p| p),
+            Err(error) => return fail_all(batch, error),
         };
-        let buyers = admit(batch, &customers);
-        if buyers.is_empty() {
+        let batch = refuse_early(batch, &customers);
+        if batch.is_empty() {
             return;
         }
-        match sell(&mut client, disc_id, &buyers).await {
+        match sell(&mut client, disc_id, &batch, &customers).await {
             Ok(answers) => {
-                tracing::debug!(%disc_id, size = buyers.len(), "batch committed");
-                for (buyer, answer) in buyers.into_iter().zip(answers) {
-                    buyer.purchase.answer(answer);
+                tracing::debug!(%disc_id, size = batch.len(), "batch decided");
+                for (purchase, answer) in batch.into_iter().zip(answers) {
+                    purchase.answer(answer);
                 }
             }
-            Err(error) => fail_all(buyers, error, |b| b.purchase),
+            Err(error) => fail_all(batch, error),
         }
     }
 }
@@ -135,29 +143,39 @@ async fn read_customers(
         .collect()
 }
 
-/// Answers, before the lock, the purchases whose customer may not buy; a
-/// request's own rule violation fails only that request. Returns the rest.
+/// Answers, before the lock, the purchases without a key whose customer
+/// may not buy; a request's own rule violation fails only that request.
+/// Keyed purchases stay, whatever their customer: their key may hold an
+/// earlier answer, which only their claim can tell.
+fn refuse_early(batch: Vec<Purchase>, customers: &HashMap<CustomerId, Customer>) -> Vec<Purchase> {
+    let mut kept = Vec::with_capacity(batch.len());
+    for purchase in batch {
+        match (&purchase.key, admission(&purchase.order, customers)) {
+            (None, Err(refused)) => purchase.answer(Err(refused.into())),
+            _ => kept.push(purchase),
+        }
+    }
+    kept
+}
+
+/// The customer of `order` when they may buy.
 ///
 /// Given no disc, [`NewPurchaseOrder::check`] reports the customer's
 /// violations first and `DiscNotFound` only when the customer may buy, so
 /// the domain's precedence holds without restating its rules.
-fn admit(batch: Vec<Purchase>, customers: &HashMap<CustomerId, Customer>) -> Vec<Buyer> {
-    let mut buyers = Vec::with_capacity(batch.len());
-    for purchase in batch {
-        let customer = customers.get(&purchase.order.customer_id);
-        match (purchase.order.check(customer, None), customer) {
-            (Err(PlaceOrderError::DiscNotFound(_)), Some(customer)) => buyers.push(Buyer {
-                customer: customer.clone(),
-                purchase,
-            }),
-            (Err(refused), _) => purchase.answer(Err(refused)),
-            (Ok(_), _) => purchase.answer(Err(StoreError::Unexpected(anyhow!(
-                "a purchase passed its check without a disc"
-            ))
-            .into())),
-        }
+fn admission<'a>(
+    order: &NewPurchaseOrder,
+    customers: &'a HashMap<CustomerId, Customer>,
+) -> Result<&'a Customer, PlaceOrderError> {
+    let customer = customers.get(&order.customer_id);
+    match (order.check(customer, None), customer) {
+        (Err(PlaceOrderError::DiscNotFound(_)), Some(customer)) => Ok(customer),
+        (Err(refused), _) => Err(refused),
+        (Ok(_), _) => Err(StoreError::Unexpected(anyhow!(
+            "a purchase passed its check without a disc"
+        ))
+        .into()),
     }
-    buyers
 }
 
 /// Allocates the locked stock to `buyers` in arrival order, **first fit**:
@@ -177,7 +195,11 @@ fn admit(batch: Vec<Purchase>, customers: &HashMap<CustomerId, Customer>) -> Vec
 /// after within the batch, was below what it asked.
 ///
 /// Returns, per buyer, the disc snapshot right after its sale, or why not.
-fn allocate(disc: Option<&Disc>, sold_at: DateTime<Utc>, buyers: &[Buyer]) -> Vec<Answer> {
+fn allocate(
+    disc: Option<&Disc>,
+    sold_at: DateTime<Utc>,
+    buyers: &[Buyer<'_>],
+) -> Vec<Result<PurchaseOrder, PlaceOrderError>> {
     let mut shelf = disc.map(|disc| Disc {
         updated_at: sold_at,
         ..disc.clone()
@@ -185,8 +207,8 @@ fn allocate(disc: Option<&Disc>, sold_at: DateTime<Utc>, buyers: &[Buyer]) -> Ve
     buyers
         .iter()
         .map(|buyer| {
-            let order = &buyer.purchase.order;
-            let left = order.check(Some(&buyer.customer), shelf.as_ref())?;
+            let order = buyer.order;
+            let left = order.check(Some(buyer.customer), shelf.as_ref())?;
             let Some(shelf) = shelf.as_mut() else {
                 return Err(StoreError::Unexpected(anyhow!("a sale passed without a disc")).into());
             };
@@ -206,28 +228,115 @@ fn allocate(disc: Option<&Disc>, sold_at: DateTime<Utc>, buyers: &[Buyer]) -> Ve
         .collect()
 }
 
-/// The batch's transaction; `Err` only when it failed as a whole.
+/// The batch's transaction; `Err` only when it failed as a whole. Returns
+/// an answer per purchase of `batch`, in order.
 async fn sell(
     client: &mut Object,
     disc_id: DiscId,
-    buyers: &[Buyer],
+    batch: &[Purchase],
+    customers: &HashMap<CustomerId, Customer>,
 ) -> Result<Vec<Answer>, StoreError> {
+    let roles = keys::roles(batch);
     let tx = begin(client, IsolationLevel::ReadCommitted).await?;
-    let on_sale = read_disc(&tx, ConcurrencyStrategy::Batched, disc_id).await?;
+    let taken = keys::claim(&tx, batch, &roles).await?;
+    let mut answers: Vec<Option<Answer>> = batch.iter().map(|_| None).collect();
+    let mut buyers = Vec::with_capacity(batch.len());
+    // Candidates whose claim must not outlive the batch.
+    let mut refused_keys = Vec::new();
+    for (index, purchase) in batch.iter().enumerate() {
+        let role = roles.get(index).copied().unwrap_or(Role::Unkeyed);
+        if let Role::Follower(_) = role {
+            continue;
+        }
+        if let (Some(recorded), Some(keyed)) = (taken.get(&index), &purchase.key) {
+            answers[index] = Some(recorded.answer(&keyed.once, rows::order));
+            continue;
+        }
+        match admission(&purchase.order, customers) {
+            Ok(customer) => buyers.push(Buyer {
+                index,
+                order: &purchase.order,
+                customer,
+            }),
+            Err(refused) => {
+                if role == Role::Candidate {
+                    refused_keys.push(index);
+                }
+                answers[index] = Some(Err(refused.into()));
+            }
+        }
+    }
+    if buyers.is_empty() {
+        // Nothing written but claims, which this rolls back.
+        drop(tx);
+    } else {
+        let sold = sell_to(&tx, disc_id, &buyers).await?;
+        let mut keyed_sales: Vec<(usize, Uuid)> = Vec::new();
+        for (buyer, sale) in buyers.iter().zip(&sold) {
+            if roles.get(buyer.index) != Some(&Role::Candidate) {
+                continue;
+            }
+            match sale {
+                Ok(order) => keyed_sales.push((buyer.index, order.id.as_uuid())),
+                Err(_) => refused_keys.push(buyer.index),
+            }
+        }
+        keys::record(&tx, batch, &keyed_sales).await?;
+        keys::release(&tx, batch, &refused_keys).await?;
+        // Also when nothing sold: the refusals were decided under the lock.
+        tx.commit().await.map_err(store_error)?;
+        for (buyer, sale) in buyers.iter().zip(sold) {
+            answers[buyer.index] = Some(sale.map(Created::New).map_err(IdempotentError::Create));
+        }
+    }
+    // Followers last: they take their candidate's outcome.
+    for (index, purchase) in batch.iter().enumerate() {
+        if let (Some(Role::Follower(candidate)), Some(follower)) = (roles.get(index), &purchase.key)
+        {
+            let leader = batch.get(*candidate).and_then(|c| c.key.as_ref());
+            answers[index] = leader.map(|leader| {
+                keys::follow(
+                    follower,
+                    leader,
+                    taken.get(candidate),
+                    answers.get(*candidate).and_then(Option::as_ref),
+                )
+            });
+        }
+    }
+    Ok(answers
+        .into_iter()
+        .map(|answer| {
+            answer.unwrap_or_else(|| {
+                Err(
+                    StoreError::Unexpected(anyhow!("a purchase of the batch was left unanswered"))
+                        .into(),
+                )
+            })
+        })
+        .collect())
+}
+
+/// Locks the disc, allocates its stock to `buyers`, and writes the sales;
+/// returns, per buyer, its order as stored or why it was refused.
+async fn sell_to(
+    tx: &impl GenericClient,
+    disc_id: DiscId,
+    buyers: &[Buyer<'_>],
+) -> Result<Vec<Result<PurchaseOrder, PlaceOrderError>>, StoreError> {
+    let on_sale = read_disc(tx, ConcurrencyStrategy::Batched, disc_id).await?;
     let sold_at = on_sale.as_ref().map_or_else(Utc::now, |on| on.sold_at);
-    let mut answers = allocate(on_sale.as_ref().map(|on| &on.disc), sold_at, buyers);
-    let sold: Vec<&PurchaseOrder> = answers.iter().filter_map(|a| a.as_ref().ok()).collect();
+    let mut sales = allocate(on_sale.as_ref().map(|on| &on.disc), sold_at, buyers);
+    let sold: Vec<&PurchaseOrder> = sales.iter().filter_map(|a| a.as_ref().ok()).collect();
     if let Some(last) = sold.last() {
-        let created = record_sales(&tx, disc_id, last.disc.quantity.get(), &sold).await?;
-        for order in answers.iter_mut().filter_map(|a| a.as_mut().ok()) {
+        let created = record_sales(tx, disc_id, last.disc.quantity.get(), &sold).await?;
+        for order in sales.iter_mut().filter_map(|a| a.as_mut().ok()) {
             order.created_at = *created.get(&order.id.as_uuid()).ok_or_else(|| {
                 StoreError::Unexpected(anyhow!("order {} of the batch was not stored", order.id))
             })?;
         }
     }
-    // Also when nothing sold: the refusals were decided under the lock.
-    tx.commit().await.map_err(store_error)?;
-    Ok(answers)
+    Ok(sales)
 }
 
 /// Writes the new stock and the orders; returns each order's `created_at`.
@@ -281,59 +390,4 @@ async fn record_sales(
             Ok((id, created_at))
         })
         .collect()
-}
-
-/// Sends a copy of `error` to every item: the batch failed as a whole, so
-/// each request gets the same store error (a `Conflict` lets the domain
-/// service retry it, in a later batch).
-fn fail_all<T>(items: Vec<T>, error: StoreError, purchase: impl Fn(T) -> Purchase) {
-    tracing::warn!(error = %format_args!("{error:#}"), size = items.len(), "a batch failed");
-    let shared = SharedError::from(error);
-    for item in items {
-        purchase(item).answer(Err(shared.to_store_error().into()));
-    }
-}
-
-/// A [`StoreError`] that can be handed to every request of a batch: the
-/// cause is shared, so each copy keeps the whole chain for the logs.
-enum SharedError {
-    Unavailable(SharedCause),
-    Conflict,
-    Unexpected(SharedCause),
-}
-
-impl From<StoreError> for SharedError {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::Unavailable(cause) => Self::Unavailable(SharedCause(Arc::new(cause))),
-            StoreError::Conflict => Self::Conflict,
-            StoreError::Unexpected(cause) => Self::Unexpected(SharedCause(Arc::new(cause))),
-        }
-    }
-}
-
-impl SharedError {
-    fn to_store_error(&self) -> StoreError {
-        match self {
-            Self::Unavailable(cause) => StoreError::Unavailable(cause.clone().into()),
-            Self::Conflict => StoreError::Conflict,
-            Self::Unexpected(cause) => StoreError::Unexpected(cause.clone().into()),
-        }
-    }
-}
-
-/// One cause, shared by the copies of a batch's error.
-#[derive(Debug, Clone)]
-struct SharedCause(Arc<anyhow::Error>);
-
-impl fmt::Display for SharedCause {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&*self.0, f)
-    }
-}
-
-impl std::error::Error for SharedCause {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.0.source()
-    }
 }

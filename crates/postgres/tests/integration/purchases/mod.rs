@@ -2,7 +2,9 @@
 //! strategy: the same test bodies, one module per strategy.
 
 mod batching;
-mod held_lock;
+pub mod held_lock;
+mod keyed;
+mod keyed_batches;
 mod races;
 mod rules;
 
@@ -47,6 +49,13 @@ for_each_strategy!(
     rules::cancelling_an_order_of_a_deleted_disc_restocks_it,
     rules::unknown_orders_are_not_found,
     rules::listing_filters_and_orders_newest_first,
+    keyed::a_storm_of_one_key_places_one_order,
+    keyed::the_same_key_with_another_purchase_is_refused,
+    keyed::a_refused_keyed_purchase_records_nothing,
+    keyed::an_expired_key_is_free_again,
+    keyed::keys_of_different_owners_never_meet,
+    keyed::a_replay_answers_the_order_as_it_was_placed,
+    keyed::keys_sent_twice_racing_for_the_last_units_sell_once_each,
 );
 
 #[test]
