@@ -2,9 +2,20 @@
 
 use crate::InvalidValue;
 
-/// Trims `raw` and checks its length in characters (not bytes).
+/// The rule broken by text holding a control character.
+pub(crate) const NO_CONTROL_CHARACTERS: &str = "must not contain control characters";
+
+/// Trims `raw`, refuses control characters (`char::is_control`: NUL, tabs,
+/// line breaks, DEL, C1) and checks its length in characters (not bytes).
+///
+/// Control characters are refused because no name, document or phone holds
+/// one, and NUL cannot be stored at all (PostgreSQL refuses it in text).
+/// Trimming comes first, so a trailing newline is trimmed away, not refused.
 pub(crate) fn bounded_trimmed(raw: &str, min: usize, max: usize) -> Result<String, InvalidValue> {
     let trimmed = raw.trim();
+    if trimmed.chars().any(char::is_control) {
+        return Err(InvalidValue::new(NO_CONTROL_CHARACTERS));
+    }
     let length = trimmed.chars().count();
     if (min..=max).contains(&length) {
         Ok(trimmed.to_owned())
@@ -29,10 +40,12 @@ macro_rules! bounded_text {
             /// Most characters allowed, after trimming.
             pub const MAX_CHARS: usize = $max;
 
-            /// Trims `raw` and accepts it when its length is within bounds.
+            /// Trims `raw` and accepts it when its length is within bounds
+            /// and it holds no control character.
             ///
             /// # Errors
-            /// [`InvalidValue`](crate::InvalidValue) when it is too short or too long.
+            /// [`InvalidValue`](crate::InvalidValue) when it is too short, too
+            /// long, or holds a control character.
             pub fn parse(raw: &str) -> Result<Self, crate::InvalidValue> {
                 crate::text::bounded_trimmed(raw, $min, $max).map(Self)
             }
@@ -69,6 +82,34 @@ mod tests {
         assert!(bounded_trimmed("   \t", 1, 10).is_err());
     }
 
+    #[test]
+    fn control_characters_are_refused_with_their_rule() {
+        for raw in [
+            "\u{0}?WBt",
+            "EP\u{fe}\u{0}",
+            "a\tb",
+            "a\nb",
+            "a\rb",
+            "a\u{7f}b",
+            "a\u{85}b",
+            "a\u{9f}b",
+        ] {
+            assert_eq!(
+                bounded_trimmed(raw, 1, 10),
+                Err(InvalidValue::new(NO_CONTROL_CHARACTERS)),
+                "{raw:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn surrounding_white_space_controls_are_trimmed_not_refused() {
+        assert_eq!(
+            bounded_trimmed("\tKind of Blue\r\n", 1, 20).as_deref(),
+            Ok("Kind of Blue")
+        );
+    }
+
     proptest! {
         #[test]
         fn accepted_text_is_trimmed_and_within_bounds(raw in "\\PC{0,40}") {
@@ -80,6 +121,28 @@ mod tests {
                 let chars = raw.trim().chars().count();
                 prop_assert!(chars == 0 || chars > 20);
             }
+        }
+
+        #[test]
+        fn accepted_text_holds_no_control_character(raw in "(\\PC|\\p{Cc}){0,40}") {
+            match bounded_trimmed(&raw, 0, 40) {
+                Ok(text) => prop_assert!(!text.chars().any(char::is_control)),
+                Err(_) => prop_assert!(raw.trim().chars().any(char::is_control)),
+            }
+        }
+
+        #[test]
+        fn a_control_character_inside_is_refused(
+            before in "\\PC{1,10}",
+            control in "\\p{Cc}",
+            after in "\\PC{1,10}",
+        ) {
+            // Surrounded by visible text, so trimming cannot remove it.
+            let raw = format!("x{before}{control}{after}x");
+            prop_assert_eq!(
+                bounded_trimmed(&raw, 1, 40),
+                Err(InvalidValue::new(NO_CONTROL_CHARACTERS))
+            );
         }
     }
 }

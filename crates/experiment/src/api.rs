@@ -10,10 +10,14 @@ use serde_json::json;
 use uuid::Uuid;
 
 /// A plain-HTTP client for one server on 127.0.0.1.
+///
+/// Writes (set-up and purchases) carry a staff bearer token; catalog reads
+/// go without one, as a shopper browsing would.
 #[derive(Clone)]
 pub struct Api {
     client: reqwest::Client,
     base: String,
+    token: Option<String>,
 }
 
 /// One request of the load.
@@ -83,7 +87,24 @@ impl Api {
         Ok(Self {
             client,
             base: format!("http://127.0.0.1:{port}"),
+            token: None,
         })
+    }
+
+    /// The same client, sending `token` with every write.
+    #[must_use]
+    pub fn with_token(self, token: String) -> Self {
+        Self {
+            token: Some(token),
+            ..self
+        }
+    }
+
+    fn authorized(&self, builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.token {
+            Some(token) => builder.bearer_auth(token),
+            None => builder,
+        }
     }
 
     /// True when `GET /health/ready` answers 200.
@@ -110,8 +131,7 @@ impl Api {
 
     async fn create(&self, path: &str, body: &impl serde::Serialize) -> anyhow::Result<Uuid> {
         let response = self
-            .client
-            .post(format!("{}{path}", self.base))
+            .authorized(self.client.post(format!("{}{path}", self.base)))
             .json(body)
             .send()
             .await
@@ -133,8 +153,7 @@ impl Api {
     pub async fn send(&self, request: &Request) -> Answer {
         let builder = match request {
             Request::Purchase { customer, disc } => self
-                .client
-                .post(format!("{}/purchase-orders", self.base))
+                .authorized(self.client.post(format!("{}/purchase-orders", self.base)))
                 .json(&json!({"customer_id": customer, "disc_id": disc, "quantity": 1})),
             Request::ListDiscs { query } => self.client.get(format!("{}/discs?{query}", self.base)),
             Request::GetDisc { disc } => self.client.get(format!("{}/discs/{disc}", self.base)),

@@ -229,6 +229,7 @@ async fn exercise(
 ) -> anyhow::Result<()> {
     let port = server::free_port()?;
     let log = ctx.logs.join(format!("{}.log", report.database));
+    let token = server::staff_token(&ctx.settings.server_bin).await?;
     progress.phase(&format!("starting the server on port {port}"));
     let mut server = Server::start(&Launch {
         bin: &ctx.settings.server_bin,
@@ -238,7 +239,7 @@ async fn exercise(
         env: &ctx.settings.server_env,
         log: &log,
     })?;
-    let api = Api::new(port, plan.clients + 8)?;
+    let api = Api::new(port, plan.clients + 8)?.with_token(token);
     let served = tokio::select! {
         served = serve(ctx, plan, &mut server, &api, progress, report) => served,
         () = ctx.interrupt.wait() => Err(anyhow::anyhow!("interrupted")),

@@ -1,10 +1,16 @@
 //! The server under test as a child process: started with one strategy,
 //! waited for until ready, sampled for memory, and stopped by its PID.
+//!
+//! The servers refuse to start without a signing key, and running them
+//! with authentication disabled would measure a server nobody deploys: each
+//! gets [`SIGNING_SECRET`], and the tool talks to it with a staff token the
+//! server binary itself mints ([`staff_token`]).
 
 use std::fs::File;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -45,7 +51,26 @@ pub struct Stopped {
 
 /// Variables the server reads that must come from the experiment, not from
 /// whatever shell started it.
-const OVERRIDDEN: [&str; 3] = ["USE_OPTIMISTIC_CC", "POSTGRES_DB", "POSTGRES_SCHEMA"];
+const OVERRIDDEN: [&str; 5] = [
+    "USE_OPTIMISTIC_CC",
+    "POSTGRES_DB",
+    "POSTGRES_SCHEMA",
+    "JWT_SECRET_FILE",
+    "AUTH_DISABLED",
+];
+
+/// One random secret for every server this process starts: they are its
+/// own, so nobody else needs the key, and it dies with the experiment.
+static SIGNING_SECRET: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+});
+
+/// Longer than any experiment: the load must not start failing with 401.
+const TOKEN_TTL: &str = "24h";
 
 impl Server {
     pub fn start(launch: &Launch<'_>) -> anyhow::Result<Self> {
@@ -173,10 +198,45 @@ pub async fn migrate(bin: &Path, database_url: &str, log: &Path) -> anyhow::Resu
     Ok(())
 }
 
+/// Removes what the shell may have set and gives the server its key.
 fn scrub_env(command: &mut Command) {
     for name in OVERRIDDEN {
         command.env_remove(name);
     }
+    command.env("JWT_SECRET", SIGNING_SECRET.as_str());
+}
+
+/// A staff token for the servers this process starts, minted by
+/// `<bin> token`, so the tool needs no JWT code of its own.
+pub async fn staff_token(bin: &Path) -> anyhow::Result<String> {
+    let mut command = Command::new(bin);
+    command.args([
+        "token",
+        "--role",
+        "staff",
+        "--subject",
+        "experiment",
+        "--ttl",
+        TOKEN_TTL,
+    ]);
+    scrub_env(&mut command);
+    let output = timeout(
+        Duration::from_secs(30),
+        command.stdin(Stdio::null()).kill_on_drop(true).output(),
+    )
+    .await
+    .context("`recordshop token` took over 30 s")?
+    .with_context(|| format!("running {} token", bin.display()))?;
+    if !output.status.success() {
+        bail!(
+            "`{} token` failed ({}): {}",
+            bin.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let token = String::from_utf8(output.stdout).context("the token is not UTF-8")?;
+    Ok(token.trim().to_owned())
 }
 
 /// A port nobody listens on right now.

@@ -7,9 +7,12 @@ use actix_web::{HttpResponse, ResponseError};
 use recordshop_domain::StoreError;
 use recordshop_domain::customer::CustomerError;
 use recordshop_domain::disc::DiscError;
+use recordshop_domain::idempotency::IdempotentError;
 use recordshop_domain::order::{OrderError, PlaceOrderError};
 use serde::Serialize;
 use utoipa::ToSchema;
+
+use crate::auth::Unauthenticated;
 
 /// The media type of every error body.
 const PROBLEM_JSON: HeaderValue = HeaderValue::from_static("application/problem+json");
@@ -38,6 +41,11 @@ pub enum ProblemCode {
     DiscNotFound,
     /// 400: not JSON, a wrong JSON type, a bad query parameter.
     MalformedRequest,
+    /// 401: no bearer token where one is needed, or one that is invalid
+    /// or expired; `WWW-Authenticate` says which.
+    Unauthenticated,
+    /// 403: the token is valid but its role or subject does not allow this.
+    Forbidden,
     /// 405: the route exists but does not answer this method.
     MethodNotAllowed,
     /// 413: the body is over the size limit.
@@ -46,6 +54,8 @@ pub enum ProblemCode {
     ValidationFailed,
     /// 422: a deactivated customer tried to buy.
     CustomerInactive,
+    /// 422: the `Idempotency-Key` was already used with a different request.
+    IdempotencyKeyReused,
     /// 409: a purchase asked for more than the remaining stock.
     OutOfStock,
     /// 409: another customer already has this document or email.
@@ -60,8 +70,10 @@ pub enum ProblemCode {
 
 impl ProblemCode {
     /// Every code, in the order the contract's table lists them.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 16] = [
         Self::MalformedRequest,
+        Self::Unauthenticated,
+        Self::Forbidden,
         Self::NotFound,
         Self::CustomerNotFound,
         Self::DiscNotFound,
@@ -71,6 +83,7 @@ impl ProblemCode {
         Self::PayloadTooLarge,
         Self::ValidationFailed,
         Self::CustomerInactive,
+        Self::IdempotencyKeyReused,
         Self::Contention,
         Self::Unavailable,
         Self::Internal,
@@ -84,10 +97,13 @@ impl ProblemCode {
             Self::CustomerNotFound => "customer_not_found",
             Self::DiscNotFound => "disc_not_found",
             Self::MalformedRequest => "malformed_request",
+            Self::Unauthenticated => "unauthenticated",
+            Self::Forbidden => "forbidden",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::PayloadTooLarge => "payload_too_large",
             Self::ValidationFailed => "validation_failed",
             Self::CustomerInactive => "customer_inactive",
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::OutOfStock => "out_of_stock",
             Self::CustomerExists => "customer_exists",
             Self::Contention => "contention",
@@ -102,9 +118,13 @@ impl ProblemCode {
         match self {
             Self::NotFound | Self::CustomerNotFound | Self::DiscNotFound => StatusCode::NOT_FOUND,
             Self::MalformedRequest => StatusCode::BAD_REQUEST,
+            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::ValidationFailed | Self::CustomerInactive => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::ValidationFailed | Self::CustomerInactive | Self::IdempotencyKeyReused => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             Self::OutOfStock | Self::CustomerExists => StatusCode::CONFLICT,
             Self::Contention | Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -119,10 +139,13 @@ impl ProblemCode {
             Self::CustomerNotFound => "Customer not found",
             Self::DiscNotFound => "Disc not found",
             Self::MalformedRequest => "Malformed request",
+            Self::Unauthenticated => "Unauthenticated",
+            Self::Forbidden => "Forbidden",
             Self::MethodNotAllowed => "Method not allowed",
             Self::PayloadTooLarge => "Payload too large",
             Self::ValidationFailed => "Validation failed",
             Self::CustomerInactive => "Customer inactive",
+            Self::IdempotencyKeyReused => "Idempotency key reused",
             Self::OutOfStock => "Out of stock",
             Self::CustomerExists => "Customer exists",
             Self::Contention => "Contention",
@@ -151,6 +174,12 @@ pub enum ApiError {
     /// parameter.
     #[error("{0}")]
     Malformed(String),
+    /// 401 `unauthenticated`, with a `WWW-Authenticate` challenge.
+    #[error(transparent)]
+    Unauthenticated(#[from] Unauthenticated),
+    /// 403 `forbidden`: the caller's role or subject does not allow this.
+    #[error("{0}")]
+    Forbidden(String),
     /// 405 `method_not_allowed`, with the methods the route does answer.
     #[error("method not allowed")]
     MethodNotAllowed(&'static [Method]),
@@ -163,6 +192,10 @@ pub enum ApiError {
     /// 422 `customer_inactive`: a deactivated customer tried to buy.
     #[error("{0}")]
     CustomerInactive(String),
+    /// 422 `idempotency_key_reused`: the key names an earlier, different
+    /// request.
+    #[error("{0}")]
+    IdempotencyKeyReused(String),
     /// 409 `out_of_stock`.
     #[error("{0}")]
     OutOfStock(String),
@@ -221,10 +254,13 @@ impl ApiError {
             Self::CustomerNotFound(_) => ProblemCode::CustomerNotFound,
             Self::DiscNotFound(_) => ProblemCode::DiscNotFound,
             Self::Malformed(_) => ProblemCode::MalformedRequest,
+            Self::Unauthenticated(_) => ProblemCode::Unauthenticated,
+            Self::Forbidden(_) => ProblemCode::Forbidden,
             Self::MethodNotAllowed(_) => ProblemCode::MethodNotAllowed,
             Self::PayloadTooLarge(_) => ProblemCode::PayloadTooLarge,
             Self::Validation(_) => ProblemCode::ValidationFailed,
             Self::CustomerInactive(_) => ProblemCode::CustomerInactive,
+            Self::IdempotencyKeyReused(_) => ProblemCode::IdempotencyKeyReused,
             Self::OutOfStock(_) => ProblemCode::OutOfStock,
             Self::CustomerExists => ProblemCode::CustomerExists,
             Self::Store(StoreError::Conflict) => ProblemCode::Contention,
@@ -332,6 +368,9 @@ impl ResponseError for ApiError {
         if let Self::MethodNotAllowed(methods) = self {
             response.insert_header(header::Allow(methods.to_vec()));
         }
+        if let Self::Unauthenticated(refusal) = self {
+            response.insert_header((header::WWW_AUTHENTICATE, refusal.challenge()));
+        }
         match serde_json::to_vec(&problem) {
             Ok(body) => response.body(body),
             // Serialising strings and numbers does not fail; should it ever,
@@ -374,6 +413,21 @@ impl From<OrderError> for ApiError {
         match error {
             missing @ OrderError::NotFound(_) => Self::NotFound(missing.to_string()),
             OrderError::Store(error) => Self::Store(error),
+        }
+    }
+}
+
+/// A keyed create: its own errors as without a key, plus the key reused.
+impl<E> From<IdempotentError<E>> for ApiError
+where
+    ApiError: From<E>,
+{
+    fn from(error: IdempotentError<E>) -> Self {
+        match error {
+            IdempotentError::IdempotencyKeyReused(key) => Self::IdempotencyKeyReused(format!(
+                "idempotency key {key} was used with a different request"
+            )),
+            IdempotentError::Create(error) => error.into(),
         }
     }
 }

@@ -14,8 +14,13 @@ use crate::{AppState, resource};
 pub(crate) struct ApiDoc;
 
 problems!(
-    /// What `GET /health/ready` answers when the store does not.
-    NotReady => [unavailable()]
+    /// What `GET /health/ready` answers besides 200.
+    NotReady => [bad_token(), unavailable()]
+);
+
+problems!(
+    /// What `GET /health` answers besides 200: only a refused token.
+    LiveProblems => [bad_token()]
 );
 
 const GET: &[Method] = &[Method::GET];
@@ -35,6 +40,20 @@ struct Live {
     /// The concurrency strategy purchases use (`CONCURRENCY_STRATEGY`).
     #[schema(example = "pessimistic")]
     strategy: String,
+    /// `enabled`, or `disabled` when the server runs with
+    /// `AUTH_DISABLED=true` and treats every caller as staff.
+    #[schema(example = "enabled")]
+    auth: AuthStatus,
+}
+
+/// Whether bearer tokens are checked.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum AuthStatus {
+    /// Tokens are checked; anonymous callers reach the public routes only.
+    Enabled,
+    /// `AUTH_DISABLED=true`: every caller is staff. Never in production.
+    Disabled,
 }
 
 /// The store answers.
@@ -53,13 +72,23 @@ struct Ready {
     tag = "health",
     operation_id = "health",
     summary = "Liveness",
-    description = "200 while the process serves; never touches the database.",
-    responses((status = 200, description = "The process serves.", body = Live)),
+    description = "200 while the process serves; never touches the database. Says which \
+concurrency strategy purchases use and whether authentication is enabled.",
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The process serves.", body = Live),
+        LiveProblems,
+    ),
 )]
 async fn live(state: web::Data<AppState>) -> web::Json<Live> {
     web::Json(Live {
         status: "ok",
         strategy: state.strategy.clone(),
+        auth: if state.authenticator.is_enabled() {
+            AuthStatus::Enabled
+        } else {
+            AuthStatus::Disabled
+        },
     })
 }
 
@@ -71,6 +100,7 @@ async fn live(state: web::Data<AppState>) -> web::Json<Live> {
     operation_id = "ready",
     summary = "Readiness",
     description = "200 when the database answers, else 503 `unavailable`.",
+    security((), ("bearer" = [])),
     responses(
         (status = 200, description = "The database answers.", body = Ready),
         NotReady,

@@ -13,6 +13,13 @@
 //! with Swagger UI at `GET /docs` (its assets compiled in, so it works
 //! offline).
 //!
+//! # Access control
+//! Bearer tokens (HS256 JWTs, see the `recordshop-auth` crate) with two
+//! roles, staff and customer; anonymous callers may browse the catalog,
+//! sign up and read health and docs. How requests are authenticated and in
+//! which order the checks run is in [`auth`]'s documentation; what each
+//! role may do is in `auth::policy`.
+//!
 //! # Partial updates
 //! `PUT` and `PATCH` take any subset of a resource's fields. An absent field
 //! and a field sent as `null` both mean "keep the current value": no field
@@ -21,10 +28,12 @@
 // First: it defines the `problems!` macro the resource modules use.
 #[macro_use]
 mod openapi;
+pub mod auth;
 mod customers;
 mod discs;
 mod error;
 mod health;
+mod idempotency;
 mod json;
 mod orders;
 mod params;
@@ -44,7 +53,9 @@ use recordshop_domain::health::StoreHealth;
 use recordshop_domain::order::PurchaseOrderService;
 use serde::Serialize;
 
+pub use auth::{Authenticator, Caller};
 pub use error::{ApiError, FieldError, ProblemCode};
+pub use idempotency::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED};
 pub use json::BODY_LIMIT;
 pub use openapi::{DOCS_PATH, OPENAPI_PATH, openapi};
 pub use request_id::{REQUEST_ID_HEADER, middleware as request_id_middleware};
@@ -62,6 +73,9 @@ pub struct AppState {
     pub health: Arc<dyn StoreHealth>,
     /// Name of the store's concurrency strategy, reported by `GET /health`.
     pub strategy: String,
+    /// How callers prove who they are; `GET /health` reports whether it is
+    /// enabled.
+    pub authenticator: Authenticator,
 }
 
 /// Registers every route, the extractor configurations and the problem+json
@@ -69,7 +83,11 @@ pub struct AppState {
 ///
 /// Middleware cannot be registered on a `ServiceConfig`, so a caller that
 /// mounts this itself should also wrap its `App` in
-/// `from_fn(`[`request_id_middleware`]`)`; [`app`] does both.
+/// `from_fn(`[`auth::middleware`]`)` and, outside it,
+/// `from_fn(`[`request_id_middleware`]`)`; [`app`] does all three. Without
+/// the authentication middleware, protected routes still authenticate
+/// through their extractors, but a bad token sent to a public route would
+/// go unnoticed.
 pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |config| {
         config
@@ -85,8 +103,8 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
     }
 }
 
-/// The whole application over `state`: routes, request ids and access logs,
-/// and response compression for clients that ask for it.
+/// The whole application over `state`: routes, authentication, request ids
+/// and access logs, and response compression for clients that ask for it.
 pub fn app(
     state: AppState,
 ) -> App<
@@ -99,8 +117,10 @@ pub fn app(
     >,
 > {
     // The last `wrap` is the outermost: request ids and access logs see
-    // every response, compressed or not, including the 404 fallback.
+    // every response, compressed or not, including the 404 fallback and
+    // the 401s of authentication.
     App::new()
+        .wrap(from_fn(auth::middleware))
         .wrap(Compress::default())
         .wrap(from_fn(request_id::middleware))
         .configure(configure(state))

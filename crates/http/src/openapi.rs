@@ -13,6 +13,7 @@ use actix_web::{HttpResponse, web};
 use utoipa::openapi::example::ExampleBuilder;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, PathItem};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{
     ContentBuilder, Header, OpenApi as Document, RefOr, Response, ResponseBuilder, Type,
 };
@@ -32,6 +33,11 @@ pub const DOCS_PATH: &str = "/docs";
 /// lowercase).
 const REQUEST_ID: &str = "X-Request-Id";
 const RETRY_AFTER: &str = "Retry-After";
+const WWW_AUTHENTICATE: &str = "WWW-Authenticate";
+
+/// The name of the bearer-token security scheme, as operations'
+/// `security(("bearer" = []))` refer to it.
+pub(crate) const BEARER: &str = "bearer";
 
 /// The media type of error bodies.
 const PROBLEM_JSON: &str = "application/problem+json";
@@ -48,7 +54,20 @@ are RFC 3339 in UTC, dates `YYYY-MM-DD`. A create answers `201 Created` with a `
 header. Every response carries `X-Request-Id` (the client's, when it sent a sane one). Lists \
 answer `{\"data\": [...], \"limit\": L, \"offset\": O}`.\n\n\
 Every error is `application/problem+json` (RFC 9457) with a stable `code`. A method a route \
-does not answer gets 405 `method_not_allowed` with an `Allow` header.",
+does not answer gets 405 `method_not_allowed` with an `Allow` header.\n\n\
+## Access\n\n\
+Send `Authorization: Bearer <token>` (a JWT). Two roles:\n\n\
+- **staff**: everything. Operators mint a token with `recordshop token --role staff` \
+(`cargo xtask run` prints one).\n\
+- **customer**: the token's subject is a customer id. It may read and update its own \
+record (not `is_active`), buy for itself, and list, read and cancel its own orders. \
+`POST /customers` (sign-up) answers with a customer token for the new customer in the \
+`X-Access-Token` header, valid for an hour.\n\n\
+Without a token, only the catalog (`GET /discs`, `GET /discs/{id}`), sign-up, health and \
+these docs answer; everything else is 401 `unauthenticated`. A token that is present but \
+expired, altered or malformed is 401 on every route, public ones included. A valid token \
+whose role or subject does not allow the request is 403 `forbidden`; a customer gets the \
+same 403 for another customer's resources and for ids that do not exist.",
         license(name = "MIT", identifier = "MIT"),
     ),
     tags(
@@ -78,7 +97,28 @@ pub fn openapi() -> Document {
         document.merge(part);
     }
     RequestIds.modify(&mut document);
+    BearerScheme.modify(&mut document);
     document
+}
+
+/// The `bearer` security scheme that protected operations require.
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, document: &mut Document) {
+        let scheme = Http::builder()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("JWT")
+            .description(Some(
+                "An HS256 JWT of this service: `recordshop token --role staff`, \
+                 `recordshop token --customer <id>`, or the `X-Access-Token` of a sign-up.",
+            ))
+            .build();
+        document
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(BEARER, SecurityScheme::Http(scheme));
+    }
 }
 
 /// `/openapi.json`, and Swagger UI at `/docs` with its assets compiled in,
@@ -192,6 +232,21 @@ fn problem_response(problems: &[&ApiError]) -> Response {
         .content(PROBLEM_JSON, content.build());
     if problems
         .iter()
+        .any(|problem| matches!(problem, ApiError::Unauthenticated(_)))
+    {
+        response = response.header(
+            WWW_AUTHENTICATE,
+            HeaderBuilder::new()
+                .schema(Some(String::schema()))
+                .description(Some(
+                    "`Bearer realm=\"recordshop\"`, plus `error=\"invalid_token\"` when the \
+                     request carried a bearer token that was refused.",
+                ))
+                .build(),
+        );
+    }
+    if problems
+        .iter()
         .any(|problem| problem.retry_after().is_some())
     {
         response = response.header(
@@ -219,10 +274,17 @@ fn code_meaning(code: ProblemCode) -> &'static str {
         Code::MalformedRequest => {
             "the body is not JSON, a JSON type is wrong, or a query parameter is bad"
         }
+        Code::Unauthenticated => {
+            "no bearer token where one is needed, or a token that is expired, altered or malformed"
+        }
+        Code::Forbidden => "the token's role or subject does not allow this request",
         Code::MethodNotAllowed => "the route does not answer this method",
         Code::PayloadTooLarge => "the body is over 64 KiB",
         Code::ValidationFailed => "fields broke their rules; `errors` lists every one",
         Code::CustomerInactive => "a deactivated customer tried to buy",
+        Code::IdempotencyKeyReused => {
+            "the `Idempotency-Key` was already used by this caller with a different request"
+        }
         Code::OutOfStock => "the purchase asks for more than the remaining stock",
         Code::CustomerExists => "another customer already has this document or email",
         Code::Contention => {
@@ -262,6 +324,9 @@ pub(crate) mod examples {
     use recordshop_domain::order::{OrderError, PlaceOrderError, PurchaseOrderId};
     use uuid::Uuid;
 
+    use recordshop_auth::TokenError;
+
+    use crate::auth::Unauthenticated;
     use crate::error::{ApiError, FieldError};
     use crate::json::BODY_LIMIT;
 
@@ -277,6 +342,20 @@ pub(crate) mod examples {
             "the body is not valid JSON: EOF while parsing a value at line 1 column 33".to_owned(),
         )
     }
+
+    /// A protected route called without a token.
+    pub(crate) fn unauthenticated() -> ApiError {
+        ApiError::Unauthenticated(Unauthenticated::Missing)
+    }
+
+    /// Any route called with a token that is no longer valid.
+    pub(crate) fn bad_token() -> ApiError {
+        ApiError::Unauthenticated(Unauthenticated::Invalid(TokenError::Expired))
+    }
+
+    pub(crate) use crate::auth::policy::{
+        not_for_yourself, not_your_order, not_your_record, staff_only_refusal,
+    };
 
     pub(crate) fn bad_query() -> ApiError {
         ApiError::Malformed("limit must not be negative".to_owned())
@@ -308,6 +387,13 @@ pub(crate) mod examples {
 
     pub(crate) fn order_not_found() -> ApiError {
         OrderError::NotFound(PurchaseOrderId::from_uuid(UNKNOWN)).into()
+    }
+
+    pub(crate) fn key_reused() -> ApiError {
+        ApiError::IdempotencyKeyReused(
+            "idempotency key 5f0c6a1e-4d0b-4c5e-9a53-2b8f3c1d7e90 was used with a different request"
+                .to_owned(),
+        )
     }
 
     pub(crate) fn customer_exists() -> ApiError {
@@ -445,6 +531,56 @@ mod tests {
                 );
             }
             assert_eq!(bound(schema, "email", "maxLength"), chars(Email::MAX_CHARS));
+        }
+    }
+
+    /// Public operations take a token optionally; every other one requires
+    /// it and documents both the 401 (with its challenge) and the 403.
+    #[test]
+    fn every_protected_operation_requires_the_bearer_scheme() {
+        const PUBLIC: [&str; 5] = [
+            "list_discs",
+            "get_disc",
+            "register_customer",
+            "health",
+            "ready",
+        ];
+        let document = document();
+        let scheme = &document["components"]["securitySchemes"][BEARER];
+        assert_eq!(scheme["type"], "http");
+        assert_eq!(scheme["scheme"], "bearer");
+        assert_eq!(scheme["bearerFormat"], "JWT");
+        let required = serde_json::json!([{BEARER: []}]);
+        let optional = serde_json::json!([{}, {BEARER: []}]);
+        let mut protected = 0;
+        for (path, item) in document["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                let id = operation["operationId"].as_str().unwrap();
+                let responses = &operation["responses"];
+                let unauthenticated = &responses["401"];
+                assert!(
+                    unauthenticated["headers"][WWW_AUTHENTICATE].is_object(),
+                    "{method} {path}: a refused token is possible everywhere"
+                );
+                if PUBLIC.contains(&id) {
+                    assert_eq!(operation["security"], optional, "{method} {path}");
+                    assert!(responses["403"].is_null(), "{method} {path}");
+                } else {
+                    protected += 1;
+                    assert_eq!(operation["security"], required, "{method} {path}");
+                    assert!(responses["403"].is_object(), "{method} {path}");
+                }
+            }
+        }
+        assert_eq!(protected, 13);
+        let description = document["info"]["description"].as_str().unwrap();
+        for role in [
+            "**staff**",
+            "**customer**",
+            "X-Access-Token",
+            "recordshop token",
+        ] {
+            assert!(description.contains(role), "{role}");
         }
     }
 

@@ -78,6 +78,19 @@ pub(crate) fn integer<T: FromStr>(name: &str, raw: Option<&str>) -> Result<Optio
     .transpose()
 }
 
+/// An optional free-text parameter (a substring or exact-match filter),
+/// taken as sent. A control character (`char::is_control`: NUL, tabs, line
+/// breaks, DEL, C1) is refused: no stored text holds one, and PostgreSQL
+/// refuses NUL in text outright.
+pub(crate) fn text(name: &str, raw: Option<String>) -> Result<Option<String>, ApiError> {
+    match raw {
+        Some(raw) if raw.chars().any(char::is_control) => Err(ApiError::Malformed(format!(
+            "{name} must not contain control characters, got {raw:?}"
+        ))),
+        raw => Ok(raw),
+    }
+}
+
 /// An optional `true` / `false` parameter.
 pub(crate) fn boolean(name: &str, raw: Option<&str>) -> Result<Option<bool>, ApiError> {
     raw.map(|raw| match raw {
@@ -190,6 +203,34 @@ mod tests {
         }
         assert_eq!(parse_instant("2026-02-30", DayEdge::Start), None);
         assert_eq!(parse_instant("yesterday", DayEdge::End), None);
+    }
+
+    #[test]
+    fn text_refuses_control_characters_and_names_the_parameter() {
+        for raw in [
+            "\u{d9}\u{0}",
+            "EP\u{fe}\u{0}",
+            "a\tb",
+            "trailing\n",
+            "\u{7f}",
+            "\u{85}",
+        ] {
+            let Err(ApiError::Malformed(message)) = text("genre", Some(raw.to_owned())) else {
+                panic!("{raw:?} should be refused");
+            };
+            assert!(
+                message.starts_with("genre must not contain control characters"),
+                "{message}"
+            );
+        }
+        assert!(matches!(text("genre", None), Ok(None)));
+        assert_eq!(
+            text("genre", Some(" Côte d'Ivoire ".to_owned()))
+                .ok()
+                .flatten()
+                .as_deref(),
+            Some(" Côte d'Ivoire ")
+        );
     }
 
     #[test]

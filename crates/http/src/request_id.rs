@@ -3,7 +3,12 @@
 //! Every request runs inside a `request` span carrying its id, so every
 //! log line it causes (handlers, services, repositories, errors) carries the
 //! id too; the response returns the id in `X-Request-Id`, and one access line
-//! per request records method, path, status and latency.
+//! per request records method, path, caller, status and latency.
+//!
+//! What never reaches the logs: the query string (filters such as `email`
+//! or `document` are personal data), any header (`Authorization` carries
+//! the token), and the caller beyond its role and id (`caller` is recorded
+//! by the authentication middleware as `staff:alice` or `customer:<id>`).
 
 use std::time::Instant;
 
@@ -35,6 +40,7 @@ pub async fn middleware(
         request_id = id.to_str().unwrap_or_default(),
         method = %request.method(),
         path = request.path(),
+        caller = tracing::field::Empty,
     );
     let started = Instant::now();
     // Handler and extractor errors are responses by the time they get here;

@@ -6,6 +6,17 @@
 //! about something created earlier in the run refer to the creating
 //! request's response with an Insomnia response tag ([`created_id`]). The
 //! order is the order Insomnia shows: folder by folder, top to bottom.
+//!
+//! Requests that need a bearer token say whose ([`Request::as_staff`],
+//! [`Request::as_customer`]): the token is an environment variable,
+//! `staff_token` or `customer_token` (the seed's John Doe), which a person
+//! fills in with `recordshop token` (`cargo xtask run` prints both), and
+//! which the recording and the replay fill in with tokens of the server
+//! they start. Files record the variable, never a token.
+//!
+//! Other request headers are templates too ([`Request::with_header`]), such
+//! as the `Idempotency-Key` of the keyed purchase, read from the
+//! environment's `idempotency_key`.
 
 use serde_json::{Value, json};
 
@@ -24,6 +35,21 @@ pub const SEED_DISC_ID: &str = "bcd8a0e9-dc0a-4ae7-a783-458542e2cc39";
 /// An id that names nothing.
 pub const UNKNOWN_ID: &str = "00000000-0000-4000-8000-000000000000";
 
+/// The bearer token of staff requests: an environment variable.
+pub const STAFF_TOKEN: &str = "{{ _.staff_token }}";
+
+/// The bearer token of the seed customer's requests.
+pub const CUSTOMER_TOKEN: &str = "{{ _.customer_token }}";
+
+/// The `Idempotency-Key` of the keyed purchases: an environment variable.
+pub const IDEMPOTENCY_KEY: &str = "{{ _.idempotency_key }}";
+
+/// The environment's `idempotency_key`: fixed, so that the files and the
+/// replay are the same from run to run; every run starts on a fresh
+/// database, where the key is new. A real client sends a fresh key (a
+/// UUID) per intended purchase.
+pub const EXAMPLE_IDEMPOTENCY_KEY: &str = "5b3f7c2e-8d41-4a6b-9e0f-1c2d3e4f5a6b";
+
 /// The line of a request's description that states the status it answers;
 /// the replay reads it back from the export.
 pub const EXPECTED_STATUS_PREFIX: &str = "Expected status: ";
@@ -36,6 +62,15 @@ pub fn environment() -> Vec<(&'static str, String)> {
         ("customer_id", SEED_CUSTOMER_ID.to_owned()),
         ("disc_id", SEED_DISC_ID.to_owned()),
         ("unknown_id", UNKNOWN_ID.to_owned()),
+        (
+            "staff_token",
+            "paste the output of: recordshop token --role staff".to_owned(),
+        ),
+        (
+            "customer_token",
+            format!("paste the output of: recordshop token --customer {SEED_CUSTOMER_ID}"),
+        ),
+        ("idempotency_key", EXAMPLE_IDEMPOTENCY_KEY.to_owned()),
     ]
 }
 
@@ -70,9 +105,42 @@ pub struct Request {
     pub summary: &'static str,
     /// The status the service answers on a fresh seed, in this order.
     pub expected_status: u16,
+    /// The bearer token sent, as a template ([`STAFF_TOKEN`],
+    /// [`CUSTOMER_TOKEN`]); none for public routes.
+    pub token: Option<String>,
+    /// Further headers sent, in order, each value a template; neither
+    /// `Content-Type` (it follows the body) nor `Authorization` (it follows
+    /// the token).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Request {
+    /// Sent with the staff token.
+    #[must_use]
+    pub fn as_staff(self) -> Self {
+        self.with_token(STAFF_TOKEN)
+    }
+
+    /// Sent with the seed customer's token.
+    #[must_use]
+    pub fn as_customer(self) -> Self {
+        self.with_token(CUSTOMER_TOKEN)
+    }
+
+    /// Sent with `token`, a template.
+    #[must_use]
+    pub fn with_token(mut self, token: &str) -> Self {
+        self.token = Some(token.to_owned());
+        self
+    }
+
+    /// Sent with the header `name: value`, `value` a template.
+    #[must_use]
+    pub fn with_header(mut self, name: &'static str, value: &str) -> Self {
+        self.headers.push((name, value.to_owned()));
+        self
+    }
+
     /// The description Insomnia shows: the summary and the expected status
     /// on a line of its own, which the replay parses.
     #[must_use]
@@ -111,6 +179,8 @@ fn get(
         body: None,
         summary,
         expected_status: status,
+        token: None,
+        headers: Vec::new(),
     }
 }
 
@@ -130,6 +200,8 @@ fn send(
         body,
         summary,
         expected_status: status,
+        token: None,
+        headers: Vec::new(),
     }
 }
 
@@ -140,11 +212,12 @@ fn json_body(value: &Value) -> Option<String> {
 const CREATE_DISC: &str = "req_recordshop_discs_create";
 const REGISTER_CUSTOMER: &str = "req_recordshop_customers_register";
 const PLACE_ORDER: &str = "req_recordshop_orders_place";
+const PLACE_KEYED_ORDER: &str = "req_recordshop_orders_place_keyed";
 
 /// Every documented request, by folder, in the order they are meant to run.
 #[must_use]
 pub fn folders() -> Vec<Folder> {
-    vec![health(), discs(), customers(), orders()]
+    vec![health(), discs(), customers(), orders(), access()]
 }
 
 /// Every request, in order, without the folders.
@@ -221,7 +294,8 @@ fn discs() -> Folder {
                 })),
                 201,
                 "Adds a disc: 201 with a `Location` header and the disc under its new id. The next requests of this folder act on it through a response tag.",
-            ),
+            )
+            .as_staff(),
             send(
                 "PUT",
                 ("req_recordshop_discs_update", "Update a disc (PUT)"),
@@ -229,7 +303,8 @@ fn discs() -> Folder {
                 json_body(&json!({"genre": "Jazz Fusion", "year_of_release": 2025})),
                 200,
                 "A partial update: only the fields sent change. PUT and PATCH behave the same.",
-            ),
+            )
+            .as_staff(),
             send(
                 "PATCH",
                 ("req_recordshop_discs_restock", "Restock a disc (PATCH)"),
@@ -237,7 +312,8 @@ fn discs() -> Folder {
                 json_body(&json!({"quantity": 25})),
                 200,
                 "Setting `quantity` sets the stock (a restock); purchases in flight are neither lost nor counted twice.",
-            ),
+            )
+            .as_staff(),
             send(
                 "DELETE",
                 ("req_recordshop_discs_delete", "Remove a disc"),
@@ -245,7 +321,8 @@ fn discs() -> Folder {
                 None,
                 204,
                 "The disc leaves the catalog; its purchase orders, if any, keep their history.",
-            ),
+            )
+            .as_staff(),
             get(
                 "req_recordshop_discs_get_removed",
                 "Get a removed disc (404)",
@@ -266,7 +343,8 @@ fn discs() -> Folder {
                 })),
                 422,
                 "422 `validation_failed` listing every failing field at once in `errors`: the blank name, the year before 1877 and the negative quantity.",
-            ),
+            )
+            .as_staff(),
             send(
                 "POST",
                 (
@@ -277,7 +355,8 @@ fn discs() -> Folder {
                 Some("{\"name\": \"Abbey Road\", \"artist\": ".to_owned()),
                 400,
                 "A body that is not JSON answers 400 `malformed_request`, never 500.",
-            ),
+            )
+            .as_staff(),
             get(
                 "req_recordshop_discs_bad_query",
                 "Send a bad query parameter (400)",
@@ -302,21 +381,24 @@ fn customers() -> Folder {
                 "/customers?is_active=true&limit=10",
                 200,
                 "Active customers, one page of at most 10.",
-            ),
+            )
+            .as_staff(),
             get(
                 "req_recordshop_customers_find",
                 "Find a customer by email",
                 "/customers?email=johndoe@gmail.com",
                 200,
                 "`document` and `email` filter by exact value; `name` by case-insensitive substring.",
-            ),
+            )
+            .as_staff(),
             get(
                 "req_recordshop_customers_get",
                 "Get a customer",
                 "/customers/{{ _.customer_id }}",
                 200,
                 "The seed's John Doe.",
-            ),
+            )
+            .as_staff(),
             send(
                 "POST",
                 (REGISTER_CUSTOMER, "Register a customer"),
@@ -338,7 +420,8 @@ fn customers() -> Folder {
                 json_body(&json!({"phone": "+44 20 7946 0001"})),
                 200,
                 "A partial update of the customer registered above. PUT and PATCH behave the same; `is_active: true` reactivates.",
-            ),
+            )
+            .as_staff(),
             send(
                 "PATCH",
                 (
@@ -349,7 +432,8 @@ fn customers() -> Folder {
                 json_body(&json!({"name": "Ada King"})),
                 200,
                 "Only `name` changes.",
-            ),
+            )
+            .as_staff(),
             send(
                 "DELETE",
                 (
@@ -360,7 +444,8 @@ fn customers() -> Folder {
                 None,
                 204,
                 "Deactivates the customer registered above (`is_active` becomes false); the customer and their orders stay. \"Buy as an inactive customer\" under Purchase orders then fails.",
-            ),
+            )
+            .as_staff(),
             send(
                 "POST",
                 (
@@ -401,7 +486,8 @@ fn customers() -> Folder {
                 "/customers/{{ _.unknown_id }}",
                 404,
                 "No customer has this id: 404 `not_found`.",
-            ),
+            )
+            .as_staff(),
         ],
     }
 }
@@ -409,6 +495,11 @@ fn customers() -> Folder {
 fn orders() -> Folder {
     let placed = created_id(PLACE_ORDER);
     let registered = created_id(REGISTER_CUSTOMER);
+    let one_unit = json_body(&json!({
+        "customer_id": "{{ _.customer_id }}",
+        "disc_id": "{{ _.disc_id }}",
+        "quantity": 1
+    }));
     Folder {
         id: "fld_recordshop_orders",
         name: "Purchase orders",
@@ -425,36 +516,81 @@ fn orders() -> Folder {
                 })),
                 201,
                 "John Doe buys 2 units of \"We are Reactive\": 201 with the order, confirmed, and snapshots of the customer and of the disc right after the sale (498 units left).",
-            ),
+            )
+            .as_customer(),
+            send(
+                "POST",
+                (PLACE_KEYED_ORDER, "Buy with an Idempotency-Key"),
+                "/purchase-orders",
+                one_unit.clone(),
+                201,
+                "John Doe buys 1 unit with an `Idempotency-Key` header (the environment's `idempotency_key`): 201 with a new order, 497 units left. A repeat with the same key and body, by the same caller, while the key lives (`IDEMPOTENCY_KEY_TTL`, 24 h by default), replays this answer and sells nothing, so a client unsure whether a purchase went through (a timeout, a lost connection) can safely send it again. A client should use a fresh key (a UUID) per intended purchase; the environment's fixed key suits one run on fresh demo data.",
+            )
+            .as_customer()
+            .with_header("Idempotency-Key", IDEMPOTENCY_KEY),
+            send(
+                "POST",
+                (
+                    "req_recordshop_orders_place_replayed",
+                    "Send it again (replayed)",
+                ),
+                "/purchase-orders",
+                one_unit,
+                201,
+                "The same key and the same body again: 201 replaying the first answer (the same order, id and body, and `Location`) with `Idempotent-Replayed: true`; nothing is sold, 497 units are still left.",
+            )
+            .as_customer()
+            .with_header("Idempotency-Key", IDEMPOTENCY_KEY),
+            send(
+                "POST",
+                (
+                    "req_recordshop_orders_key_reused",
+                    "Same key, another body (422)",
+                ),
+                "/purchase-orders",
+                json_body(&json!({
+                    "customer_id": "{{ _.customer_id }}",
+                    "disc_id": "{{ _.disc_id }}",
+                    "quantity": 2
+                })),
+                422,
+                "The same key with another body (2 units instead of 1): 422 `idempotency_key_reused`, and nothing is sold. A malformed key (empty, with spaces or non-ASCII characters, longer than 255 characters) answers 400 `malformed_request`. `POST /customers` and `POST /discs` take an `Idempotency-Key` the same way.",
+            )
+            .as_customer()
+            .with_header("Idempotency-Key", IDEMPOTENCY_KEY),
             get(
                 "req_recordshop_orders_get",
                 "Get an order",
                 &format!("/purchase-orders/{placed}"),
                 200,
-                "The order placed above.",
-            ),
+                "The order placed by \"Buy a disc\".",
+            )
+            .as_customer(),
             get(
                 "req_recordshop_orders_list",
                 "List a customer's orders",
                 "/purchase-orders?customer_id={{ _.customer_id }}&status=confirmed",
                 200,
                 "Filters `customer_id`, `disc_id`, `status`, `from`, `to` combine with AND; newest first.",
-            ),
+            )
+            .as_customer(),
             get(
                 "req_recordshop_orders_list_dates",
                 "List orders between two dates",
                 "/purchase-orders?from=2020-01-01&to=2099-12-31&limit=10",
                 200,
                 "`from` and `to` take RFC 3339 timestamps or `YYYY-MM-DD` dates (UTC); a date `to` covers its whole day; both are inclusive.",
-            ),
+            )
+            .as_staff(),
             send(
                 "POST",
                 ("req_recordshop_orders_cancel", "Cancel an order"),
                 &format!("/purchase-orders/{placed}/cancel"),
                 None,
                 200,
-                "Cancels the order placed above; its 2 units return to the stock in the same transaction.",
-            ),
+                "Cancels the order placed by \"Buy a disc\"; its 2 units return to the stock in the same transaction: 499 units left (the 497 after the keyed purchase, plus these 2), while the order's disc snapshot keeps the 498 of its sale.",
+            )
+            .as_customer(),
             send(
                 "POST",
                 ("req_recordshop_orders_cancel_again", "Cancel it again"),
@@ -462,7 +598,8 @@ fn orders() -> Folder {
                 None,
                 200,
                 "Canceling is idempotent: 200 with the same canceled order, and nothing is restocked twice.",
-            ),
+            )
+            .as_customer(),
             send(
                 "POST",
                 (
@@ -476,8 +613,9 @@ fn orders() -> Folder {
                     "quantity": 1_000_000
                 })),
                 409,
-                "Asks for more units than the disc has: 409 `out_of_stock`, whose detail says how many are left. Nothing is sold.",
-            ),
+                "Asks for more units than the disc has: 409 `out_of_stock`, whose detail says how many are left (499 here). Nothing is sold.",
+            )
+            .as_customer(),
             send(
                 "POST",
                 (
@@ -490,7 +628,8 @@ fn orders() -> Folder {
                 )),
                 422,
                 "The customer registered and then deactivated under Customers tries to buy: 422 `customer_inactive`.",
-            ),
+            )
+            .as_staff(),
             send(
                 "POST",
                 (
@@ -505,7 +644,8 @@ fn orders() -> Folder {
                 })),
                 404,
                 "The body names a disc that does not exist: 404 `disc_not_found` (and `customer_not_found` for an unknown customer).",
-            ),
+            )
+            .as_customer(),
             send(
                 "POST",
                 (
@@ -516,21 +656,74 @@ fn orders() -> Folder {
                 json_body(&json!({"customer_id": "not-a-uuid", "quantity": 0})),
                 422,
                 "422 `validation_failed` listing every failing field: the id that is not a UUID, the missing `disc_id`, the zero quantity.",
-            ),
+            )
+            .as_customer(),
             get(
                 "req_recordshop_orders_unknown",
                 "Get an unknown order (404)",
                 "/purchase-orders/{{ _.unknown_id }}",
                 404,
                 "No order has this id: 404 `not_found`.",
-            ),
+            )
+            .as_staff(),
             get(
                 "req_recordshop_orders_bad_status",
                 "Filter by an unknown status (400)",
                 "/purchase-orders?status=shipped",
                 400,
                 "`status` is `confirmed` or `canceled`; anything else answers 400 `malformed_request`.",
+            )
+            .as_customer(),
+        ],
+    }
+}
+
+fn access() -> Folder {
+    let registered = created_id(REGISTER_CUSTOMER);
+    Folder {
+        id: "fld_recordshop_access",
+        name: "Access",
+        description: "Bearer tokens and roles: staff may do everything; a customer reads and updates its own record and buys, lists and cancels its own orders. Get tokens with `recordshop token --role staff` and `recordshop token --customer <id>`; a sign-up answers with the new customer's token in `X-Access-Token`.",
+        requests: vec![
+            get(
+                "req_recordshop_access_own_record",
+                "Read your own record (customer)",
+                "/customers/{{ _.customer_id }}",
+                200,
+                "With the seed customer's token: John Doe reads his own record.",
+            )
+            .as_customer(),
+            get(
+                "req_recordshop_access_anonymous",
+                "List customers without a token (401)",
+                "/customers",
+                401,
+                "Only the catalog, sign-up, health and docs answer without a token: 401 `unauthenticated` with `WWW-Authenticate: Bearer realm=\"recordshop\"`.",
             ),
+            get(
+                "req_recordshop_access_invalid_token",
+                "Send an invalid token (401)",
+                "/discs",
+                401,
+                "A token that is malformed, expired or signed with another key is refused on every route, public ones too: 401 `unauthenticated` with `error=\"invalid_token\"` in `WWW-Authenticate`.",
+            )
+            .with_token("not-a-jwt"),
+            get(
+                "req_recordshop_access_staff_only",
+                "List customers as a customer (403)",
+                "/customers",
+                403,
+                "Listing customers is for staff: 403 `forbidden`.",
+            )
+            .as_customer(),
+            get(
+                "req_recordshop_access_other_customer",
+                "Read another customer's record (403)",
+                &format!("/customers/{registered}"),
+                403,
+                "John Doe asks for the customer registered under Customers: 403 `forbidden`, the same answer as for an id that does not exist, so a customer cannot probe which ids exist.",
+            )
+            .as_customer(),
         ],
     }
 }
@@ -547,6 +740,20 @@ mod tests {
         ids.sort_unstable();
         ids.dedup();
         assert_eq!(ids.len(), count);
+    }
+
+    #[test]
+    fn extra_headers_leave_the_body_and_the_token_their_own() {
+        for request in requests() {
+            for (name, _) in &request.headers {
+                assert!(
+                    !name.eq_ignore_ascii_case("content-type")
+                        && !name.eq_ignore_ascii_case("authorization"),
+                    "{}: {name} is set by the body or the token",
+                    request.id
+                );
+            }
+        }
     }
 
     #[test]

@@ -192,6 +192,7 @@ async fn record(database: &tokio_postgres::Config, seed_file: &Path) -> anyhow::
         context
             .environment
             .insert("base_url".to_owned(), base.clone());
+        context.environment.extend(service.token_environment()?);
         let run = runner::run(&runner::client()?, &steps(), context).await;
         let failures = run.failures();
         if !failures.is_empty() {

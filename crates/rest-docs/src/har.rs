@@ -92,7 +92,7 @@ fn entry(exchange: &Exchange, served_at: &str, documented_base: &str) -> Value {
             "statusText": exchange.status_text,
             "httpVersion": "HTTP/1.1",
             "cookies": [],
-            "headers": headers(&exchange.response_headers),
+            "headers": headers(&redacted(&exchange.response_headers)),
             "content": {
                 "size": exchange.response_body.len(),
                 "mimeType": mime_type,
@@ -113,6 +113,22 @@ fn entry(exchange: &Exchange, served_at: &str, documented_base: &str) -> Value {
     })
 }
 
+/// The response headers with the sign-up's token replaced: the HAR is
+/// committed, and a token, even of a throwaway server, does not belong in
+/// a repository.
+fn redacted(headers: &[(String, String)]) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            if name.eq_ignore_ascii_case("x-access-token") {
+                (name.clone(), "<the new customer's bearer token>".to_owned())
+            } else {
+                (name.clone(), value.clone())
+            }
+        })
+        .collect()
+}
+
 fn catalog_description(id: &str) -> String {
     catalog::requests()
         .into_iter()
@@ -127,9 +143,9 @@ fn rebase(url: &str, from: &str, to: &str) -> String {
 }
 
 /// Checks a HAR against `steps`: one entry per step, in order, each with
-/// the step's method, its URL and body as rendered against the collection's
-/// environment and the HAR's own earlier responses, and its documented
-/// status. The HAR's timings, dates and generated ids may differ from run
+/// the step's method, its URL, body and further headers as rendered
+/// against the collection's environment and the HAR's own earlier
+/// responses, and its documented status. The HAR's timings, dates and generated ids may differ from run
 /// to run; what was asked and what was answered may not.
 ///
 /// # Errors
@@ -179,6 +195,20 @@ pub fn check(har: &Value, steps: &[Step]) -> anyhow::Result<()> {
         let recorded = request["postData"]["text"].as_str();
         if recorded != body.as_deref() {
             bail!("{at}: body {recorded:?} instead of {body:?}");
+        }
+        for (name, template) in &step.headers {
+            let value = context.render(template)?;
+            let sent = request["headers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|h| {
+                    h["name"]
+                        .as_str()
+                        .is_some_and(|n| n.eq_ignore_ascii_case(name))
+                        && h["value"] == value.as_str()
+                });
+            ensure!(sent, "{at}: no header {name}: {value}");
         }
         let status = &entry["response"]["status"];
         ensure!(

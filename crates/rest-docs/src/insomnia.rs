@@ -65,13 +65,19 @@ pub fn export(folders: &[Folder]) -> Value {
         }));
         for request in &folder.requests {
             sort_key += 1;
-            let (body, headers) = match &request.body {
+            let (body, mut headers) = match &request.body {
                 Some(text) => (
                     json!({"mimeType": "application/json", "text": text}),
-                    json!([{"name": "Content-Type", "value": "application/json"}]),
+                    vec![json!({"name": "Content-Type", "value": "application/json"})],
                 ),
-                None => (json!({}), json!([])),
+                None => (json!({}), Vec::new()),
             };
+            headers.extend(
+                request
+                    .headers
+                    .iter()
+                    .map(|(name, value)| json!({"name": name, "value": value})),
+            );
             resources.push(json!({
                 "_id": request.id,
                 "_type": "request",
@@ -85,7 +91,10 @@ pub fn export(folders: &[Folder]) -> Value {
                 "body": body,
                 "parameters": [],
                 "headers": headers,
-                "authentication": {},
+                "authentication": request.token.as_ref().map_or_else(
+                    || json!({}),
+                    |token| json!({"type": "bearer", "token": token, "prefix": "", "disabled": false}),
+                ),
                 "metaSortKey": sort_key,
                 "isPrivate": false,
                 "settingStoreCookies": true,
@@ -189,19 +198,41 @@ fn step(request: &Value) -> anyhow::Result<Step> {
         .parse()
         .with_context(|| format!("{id}: the expected status is not a number"))?;
     let body = request["body"]["text"].as_str().map(str::to_owned);
-    let content_type = request["headers"]
+    // The enabled headers, as (name, value); Insomnia keeps a header it
+    // was told to skip, marked `disabled`.
+    let enabled: Vec<(String, String)> = request["headers"]
         .as_array()
         .into_iter()
         .flatten()
-        .find(|h| {
-            h["name"]
-                .as_str()
-                .is_some_and(|n| n.eq_ignore_ascii_case("content-type"))
+        .filter(|h| h["disabled"] != true)
+        .filter_map(|h| {
+            let name = h["name"].as_str()?.trim();
+            (!name.is_empty()).then(|| {
+                (
+                    name.to_owned(),
+                    h["value"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
         })
-        .and_then(|h| h["value"].as_str())
+        .collect();
+    let is_content_type = |name: &str| name.eq_ignore_ascii_case("content-type");
+    let content_type = enabled
+        .iter()
+        .find(|(name, _)| is_content_type(name))
+        .map(|(_, value)| value.as_str())
         .or_else(|| request["body"]["mimeType"].as_str())
         .map(str::to_owned);
+    let headers = enabled
+        .into_iter()
+        .filter(|(name, _)| !is_content_type(name))
+        .collect();
+    let authentication = &request["authentication"];
+    let token = (authentication["type"] == "bearer" && authentication["disabled"] != true)
+        .then(|| authentication["token"].as_str().map(str::to_owned))
+        .flatten();
     Ok(Step {
+        token,
+        headers,
         name: text("name").unwrap_or_else(|| id.clone()),
         method: text("method").ok_or_else(|| anyhow!("{id}: no method"))?,
         url: text("url").ok_or_else(|| anyhow!("{id}: no url"))?,

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use reqwest::header::CONTENT_TYPE;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde_json::Value;
 
 use crate::step::Step;
@@ -28,7 +28,9 @@ pub struct Exchange {
     pub status: u16,
     /// Its reason phrase.
     pub status_text: String,
-    /// Headers sent, besides those the client adds itself.
+    /// Headers sent, besides those the client adds itself: a bearer token
+    /// as its template (`Bearer {{ _.staff_token }}`), never the token;
+    /// `Content-Type`; the step's further headers as sent (rendered).
     pub request_headers: Vec<(String, String)>,
     /// Headers received, in order.
     pub response_headers: Vec<(String, String)>,
@@ -137,12 +139,23 @@ async fn send(
         .with_context(|| format!("{:?} is not an HTTP method", step.method))?;
     let mut request = client.request(method, &url);
     let mut request_headers = Vec::new();
+    if let Some(token) = &step.token {
+        request = request.header(AUTHORIZATION, format!("Bearer {}", context.render(token)?));
+        request_headers.push(("Authorization".to_owned(), format!("Bearer {token}")));
+    }
     if let Some(body) = &body {
         let content_type = step.content_type.as_deref().unwrap_or("application/json");
         request = request
             .header(CONTENT_TYPE, content_type)
             .body(body.clone());
         request_headers.push(("Content-Type".to_owned(), content_type.to_owned()));
+    }
+    for (name, template) in &step.headers {
+        let value = context
+            .render(template)
+            .with_context(|| format!("the {name} header"))?;
+        request = request.header(name.as_str(), value.as_str());
+        request_headers.push((name.clone(), value));
     }
     let started = Utc::now();
     let clock = Instant::now();
@@ -193,6 +206,8 @@ mod tests {
                 body: None,
                 content_type: None,
                 expected_status: expected,
+                token: None,
+                headers: Vec::new(),
             },
             url: "http://x/discs".to_owned(),
             body: None,

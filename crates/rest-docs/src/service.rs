@@ -2,11 +2,15 @@
 //! database: what the HAR is recorded from and the replay runs against.
 
 use std::path::Path;
+use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use anyhow::Context as _;
 use recordshop::{Application, Config};
+use recordshop_auth::{Principal, TokenKeys};
 use tokio_postgres::NoTls;
+
+use crate::catalog;
 
 /// Loads the demo data (`seed/seed.sql`) into the migrated database that
 /// `database` points to.
@@ -31,27 +35,36 @@ pub async fn seed(database: &tokio_postgres::Config, seed_file: &Path) -> anyhow
     Ok(())
 }
 
+/// How long the tokens of a recording or a replay last: longer than any
+/// run of the catalog.
+const TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
+
 /// A running service; stop it with [`Service::stop`].
 pub struct Service {
     port: u16,
+    keys: TokenKeys,
     handle: ServerHandle,
     task: actix_web::rt::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl Service {
     /// Applies the migrations to `database` (a no-op when already applied)
-    /// and serves on 127.0.0.1 on a free port, with the default
-    /// configuration otherwise. Must run inside an actix system
-    /// (`#[actix_web::test]`, `actix_web::rt::System`).
+    /// and serves on 127.0.0.1 on a free port, with a signing secret of
+    /// its own (fresh and random) and the default configuration otherwise.
+    /// Must run inside an actix system (`#[actix_web::test]`,
+    /// `actix_web::rt::System`).
     ///
     /// # Errors
     /// When the migrations fail or the server cannot start.
     pub async fn start(database: tokio_postgres::Config) -> anyhow::Result<Self> {
+        let secret = recordshop_auth::random_secret();
+        let keys = TokenKeys::from_secret(secret.as_bytes())?;
         let (_, mut config) = Config::parse_from([
-            "recordshop",
-            "--host=127.0.0.1",
-            "--port=0",
-            "--http-workers=1",
+            "recordshop".to_owned(),
+            "--host=127.0.0.1".to_owned(),
+            "--port=0".to_owned(),
+            "--http-workers=1".to_owned(),
+            format!("--jwt-secret={secret}"),
         ])
         .context("configuring the service")?;
         config.database = database;
@@ -60,7 +73,34 @@ impl Service {
         let port = application.port();
         let handle = application.handle();
         let task = actix_web::rt::spawn(application.run_until_stopped());
-        Ok(Self { port, handle, task })
+        Ok(Self {
+            port,
+            keys,
+            handle,
+            task,
+        })
+    }
+
+    /// The environment variables the catalog's requests read their tokens
+    /// from (`staff_token`, `customer_token` for the seed's customer),
+    /// with tokens this service accepts.
+    ///
+    /// # Errors
+    /// When a token cannot be minted (a clock before 1970).
+    pub fn token_environment(&self) -> anyhow::Result<[(String, String); 2]> {
+        let customer = catalog::SEED_CUSTOMER_ID
+            .parse()
+            .context("the seed customer's id")?;
+        Ok([
+            (
+                "staff_token".to_owned(),
+                self.keys.mint(&Principal::staff(), TOKEN_TTL)?,
+            ),
+            (
+                "customer_token".to_owned(),
+                self.keys.mint(&Principal::Customer(customer), TOKEN_TTL)?,
+            ),
+        ])
     }
 
     /// `http://127.0.0.1:{port}`.

@@ -20,6 +20,11 @@ pub struct Step {
     pub content_type: Option<String>,
     /// The documented status.
     pub expected_status: u16,
+    /// The bearer token template, if the request sends one.
+    pub token: Option<String>,
+    /// Further headers, in order, each value a template; never
+    /// `Content-Type` (see `content_type`) or the bearer token.
+    pub headers: Vec<(String, String)>,
 }
 
 impl From<&Request> for Step {
@@ -32,6 +37,12 @@ impl From<&Request> for Step {
             body: request.body.clone(),
             content_type: request.body.as_ref().map(|_| "application/json".to_owned()),
             expected_status: request.expected_status,
+            token: request.token.clone(),
+            headers: request
+                .headers
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), value.clone()))
+                .collect(),
         }
     }
 }

@@ -1,6 +1,18 @@
 //! Configuration: every setting read once at start from its environment
 //! variable (or the matching flag), validated, and refused with a message
 //! naming the variable and what it accepts.
+//!
+//! # Authentication: secure by default
+//! The server signs and verifies bearer tokens with one secret of at least
+//! 32 bytes, from `JWT_SECRET` or from the file `JWT_SECRET_FILE` names
+//! (its trailing newline dropped; the file keeps the secret out of the
+//! process environment and of `ps`). Without a secret the server refuses
+//! to start (exit 2), unless `AUTH_DISABLED=true` says explicitly to run
+//! with every caller treated as staff — for local experiments only; the
+//! server then warns at start and `/health` reports `"auth": "disabled"`.
+//! A secret together with `AUTH_DISABLED=true`, or both `JWT_SECRET` and
+//! `JWT_SECRET_FILE`, is a contradiction and refused too. An empty variable
+//! counts as unset, as compose files often leave them.
 
 use std::fmt;
 use std::num::NonZero;
@@ -9,8 +21,12 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
+use recordshop_auth::TokenKeys;
 use recordshop_domain::RetryPolicy;
-use recordshop_postgres::{BatchSettings, ConcurrencyStrategy, PoolSettings};
+use recordshop_http::Authenticator;
+use recordshop_postgres::{
+    BatchSettings, ConcurrencyStrategy, DatabaseTimeouts, IdempotencySettings, PoolSettings,
+};
 use tokio_postgres::config::Host;
 
 /// The command line: an optional subcommand and the settings.
@@ -30,12 +46,16 @@ pub struct Cli {
 }
 
 /// The operations the binary performs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum Command {
     /// Apply pending migrations, then serve HTTP until SIGINT or SIGTERM.
     Serve,
     /// Apply pending migrations and exit.
     Migrate,
+    /// Print a bearer token signed with JWT_SECRET / JWT_SECRET_FILE, and
+    /// nothing else: `TOKEN=$(recordshop token --role staff)`. Needs no
+    /// database.
+    Token(crate::token::TokenArgs),
 }
 
 /// The settings as read, before the checks that involve several of them.
@@ -118,6 +138,20 @@ pub struct Settings {
     /// How long a request waits for a database connection before answering 503.
     #[arg(long, env = "DB_POOL_TIMEOUT_MS", value_name = "DB_POOL_TIMEOUT_MS", default_value = "2000", value_parser = at_least_one::<u64>, global = true)]
     db_pool_timeout_ms: u64,
+    /// PostgreSQL cancels a statement (lock waits included) running longer
+    /// and the request answers 503 `unavailable`; 0 disables the limit.
+    #[arg(
+        long,
+        env = "DB_STATEMENT_TIMEOUT_MS",
+        value_name = "DB_STATEMENT_TIMEOUT_MS",
+        default_value = "5000",
+        global = true
+    )]
+    db_statement_timeout_ms: u64,
+    /// How long an Idempotency-Key answers with its first request's result
+    /// (then it is purged and free again), e.g. 24h, 90m.
+    #[arg(long, env = "IDEMPOTENCY_KEY_TTL", value_name = "IDEMPOTENCY_KEY_TTL", default_value = "24h", value_parser = positive_duration, global = true)]
+    idempotency_key_ttl: Duration,
     /// Actix workers; one per available CPU when unset.
     #[arg(long, env = "HTTP_WORKERS", value_name = "HTTP_WORKERS", value_parser = at_least_one::<usize>, global = true)]
     http_workers: Option<usize>,
@@ -134,6 +168,27 @@ pub struct Settings {
     /// others to join its batch; 0 is pure group commit.
     #[arg(long, env = "BATCH_MAX_WAIT_MS", value_name = "BATCH_MAX_WAIT_MS", default_value_t = default_batch_wait_ms(), global = true)]
     batch_max_wait_ms: u64,
+    /// The secret tokens are signed with, at least 32 bytes. Prefer
+    /// JWT_SECRET_FILE: a flag shows in `ps`.
+    #[arg(
+        long,
+        env = "JWT_SECRET",
+        value_name = "JWT_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    jwt_secret: Option<String>,
+    /// A file holding the signing secret (trailing newline ignored).
+    #[arg(
+        long,
+        env = "JWT_SECRET_FILE",
+        value_name = "JWT_SECRET_FILE",
+        global = true
+    )]
+    jwt_secret_file: Option<std::path::PathBuf>,
+    /// true: no authentication, every caller is staff. Local experiments only.
+    #[arg(long, env = "AUTH_DISABLED", value_name = "AUTH_DISABLED", default_value = "false", value_parser = boolean, action = clap::ArgAction::Set, global = true)]
+    auth_disabled: bool,
     /// Log filter, e.g. `info` or `recordshop_http=debug,info`.
     #[arg(
         long,
@@ -155,6 +210,13 @@ fn at_least_one<T: FromStr + PartialOrd + From<u8>>(raw: &str) -> Result<T, Stri
     match raw.trim().parse::<T>() {
         Ok(value) if value >= T::from(1) => Ok(value),
         _ => Err("expected a whole number of at least 1".to_owned()),
+    }
+}
+
+fn positive_duration(raw: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(raw.trim()) {
+        Ok(duration) if !duration.is_zero() => Ok(duration),
+        _ => Err("expected a positive duration such as 24h, 90m or 3600s".to_owned()),
     }
 }
 
@@ -187,10 +249,17 @@ pub struct Config {
     pub port: u16,
     /// Connection pool size and wait.
     pub pool: PoolSettings,
+    /// Limits on statements, idle transactions and connecting.
+    pub database_timeouts: DatabaseTimeouts,
+    /// How long idempotency keys are remembered.
+    pub idempotency: IdempotencySettings,
     /// Actix worker threads.
     pub http_workers: usize,
     /// The tracing filter.
     pub log_filter: String,
+    /// How callers are authenticated: tokens under the configured secret,
+    /// or (`AUTH_DISABLED=true`) not at all.
+    pub auth: Authenticator,
 }
 
 impl Config {
@@ -213,9 +282,24 @@ impl Config {
     ///
     /// # Errors
     /// When `DATABASE_URL` is not a PostgreSQL URL, `POSTGRES_SCHEMA` is not
-    /// a plain identifier, `RUST_LOG` is not a filter, or
-    /// `USE_OPTIMISTIC_CC` contradicts `CONCURRENCY_STRATEGY`.
+    /// a plain identifier, `RUST_LOG` is not a filter,
+    /// `USE_OPTIMISTIC_CC` contradicts `CONCURRENCY_STRATEGY`, or the
+    /// authentication settings are missing or contradict each other (see
+    /// the module's documentation).
     pub fn from_settings(settings: Settings) -> anyhow::Result<Self> {
+        let auth = match (settings.signing_key()?, settings.auth_disabled) {
+            (Some(keys), false) => Authenticator::Enabled(keys),
+            (None, true) => Authenticator::Disabled,
+            (Some(_), true) => bail!(
+                "AUTH_DISABLED=true contradicts the signing key in JWT_SECRET / JWT_SECRET_FILE; \
+                 unset one of them"
+            ),
+            (None, false) => bail!(
+                "no signing key for bearer tokens: set JWT_SECRET or JWT_SECRET_FILE (a secret of \
+                 at least 32 bytes, e.g. `openssl rand -hex 32`), or AUTH_DISABLED=true to run \
+                 without authentication (every caller is staff; local experiments only)"
+            ),
+        };
         let strategy = strategy(settings.concurrency_strategy, settings.use_optimistic_cc)?;
         let database = database(&settings)?;
         tracing_subscriber::EnvFilter::try_new(&settings.rust_log).with_context(|| {
@@ -246,9 +330,53 @@ impl Config {
                 max_size: settings.db_pool_size,
                 wait_timeout: Duration::from_millis(settings.db_pool_timeout_ms),
             },
+            database_timeouts: DatabaseTimeouts {
+                statement: Duration::from_millis(settings.db_statement_timeout_ms),
+                ..DatabaseTimeouts::default()
+            },
+            idempotency: IdempotencySettings {
+                ttl: settings.idempotency_key_ttl,
+            },
             http_workers,
             log_filter: settings.rust_log,
+            auth,
         })
+    }
+}
+
+impl Settings {
+    /// The signing keys from `JWT_SECRET` or `JWT_SECRET_FILE`; `None`
+    /// when neither is set (an empty variable counts as unset).
+    ///
+    /// # Errors
+    /// When both are set, the file cannot be read, or the secret is under
+    /// 32 bytes; each message names the variable.
+    pub fn signing_key(&self) -> anyhow::Result<Option<TokenKeys>> {
+        let secret = self.jwt_secret.as_deref().filter(|s| !s.is_empty());
+        let file = self
+            .jwt_secret_file
+            .as_deref()
+            .filter(|path| !path.as_os_str().is_empty());
+        let (variable, secret) = match (secret, file) {
+            (Some(_), Some(_)) => {
+                bail!("JWT_SECRET and JWT_SECRET_FILE are both set; set only one of them")
+            }
+            (None, None) => return Ok(None),
+            (Some(secret), None) => ("JWT_SECRET", secret.as_bytes().to_vec()),
+            (None, Some(path)) => {
+                let mut bytes = std::fs::read(path)
+                    .with_context(|| format!("JWT_SECRET_FILE: cannot read {}", path.display()))?;
+                // Editors and `echo` end files with a newline that nobody
+                // means as part of the secret.
+                while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                    bytes.pop();
+                }
+                ("JWT_SECRET_FILE", bytes)
+            }
+        };
+        TokenKeys::from_secret(&secret)
+            .map(Some)
+            .with_context(|| format!("{variable} is not a usable signing key"))
     }
 }
 
@@ -347,8 +475,18 @@ impl fmt::Debug for Config {
             .field("batching", &self.batching)
             .field("listen", &format_args!("{}:{}", self.host, self.port))
             .field("pool", &self.pool)
+            .field("database_timeouts", &self.database_timeouts)
+            .field("idempotency", &self.idempotency)
             .field("http_workers", &self.http_workers)
             .field("log_filter", &self.log_filter)
+            .field(
+                "auth",
+                &match self.auth {
+                    // The keys' own Debug redacts the secret; this is shorter.
+                    Authenticator::Enabled(_) => "enabled (HS256, secret <redacted>)",
+                    Authenticator::Disabled => "DISABLED (every caller is staff)",
+                },
+            )
             .finish()
     }
 }

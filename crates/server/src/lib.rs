@@ -18,10 +18,14 @@
 use std::io::IsTerminal;
 
 pub mod config;
+mod drain;
+mod edge;
 mod startup;
+pub mod token;
 
 pub use config::{Cli, Command, Config};
-pub use startup::{Application, app_state, migrate};
+pub use drain::Drain;
+pub use startup::{Application, ShutdownTrigger, app_state, migrate};
 
 /// Sends logs to stdout, filtered by `filter` (validated by [`Config`]).
 /// Does nothing when a subscriber is already installed, as in tests.
@@ -43,6 +47,10 @@ pub fn init_tracing(filter: &str) {
 /// # Errors
 /// When migrations fail, the address cannot be bound, or the server fails.
 pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    if let Command::Token(_) = command {
+        // `main` answers it without configuring a server; see `token::mint`.
+        anyhow::bail!("`recordshop token` mints a token and serves nothing");
+    }
     tracing::info!(?command, ?config, "starting");
     migrate(&config).await?;
     if command == Command::Migrate {

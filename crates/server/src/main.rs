@@ -1,5 +1,5 @@
-//! `recordshop [serve|migrate]`: see `recordshop --help` for every setting
-//! and its environment variable.
+//! `recordshop [serve|migrate|token]`: see `recordshop --help` for every
+//! setting and its environment variable.
 
 use std::process::ExitCode;
 
@@ -8,6 +8,20 @@ use recordshop::{Cli, Command, Config};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Minting needs the secret only: no database, no server settings, no
+    // logs (stdout carries the token alone).
+    if let Some(Command::Token(args)) = &cli.command {
+        return match recordshop::token::mint(args, &cli.settings) {
+            Ok(token) => {
+                println!("{token}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("recordshop token: {error:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let config = match Config::from_settings(cli.settings) {
         Ok(config) => config,
         Err(error) => {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use actix_web::HttpServer;
 use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
 use anyhow::Context;
 use deadpool_postgres::Pool;
 use recordshop_domain::customer::CustomerService;
@@ -14,20 +15,40 @@ use recordshop_domain::disc::DiscService;
 use recordshop_domain::order::PurchaseOrderService;
 use recordshop_http::AppState;
 use recordshop_postgres::{
-    PgCustomerRepository, PgDiscRepository, PgPurchaseOrderRepository, PgStoreHealth, create_pool,
+    PgCustomerRepository, PgDiscRepository, PgPurchaseOrderRepository, PgStoreHealth,
+    create_pool_with_timeouts, purge_expired_idempotency_keys,
 };
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::sync::Notify;
 use tokio_postgres::NoTls;
 
 use crate::config::Config;
+use crate::drain::{self, Drain};
+use crate::edge;
 
 /// How long in-flight requests may take to finish once a stop is asked for.
 /// Below the 10 s most orchestrators wait before killing the process.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// A client gets this long to send a request's head (line and headers)
+/// before it is answered 408 and cut off, so slow clients cannot hold
+/// connections open for free.
+const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long an idle kept-alive connection stays open between requests.
+const KEEP_ALIVE: Duration = Duration::from_secs(5);
+/// How long a closing connection may take to flush its last response.
+const CLIENT_DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Connections per worker at most; past that, new ones wait in the
+/// kernel's listen backlog. Bounds the sockets and memory a flood of idle
+/// connections can take (actix's default is 25,000 per worker, far past
+/// the usual 1,024 open files).
+const MAX_CONNECTIONS_PER_WORKER: usize = 256;
 
 /// A server bound to its socket, not yet running.
 pub struct Application {
     port: u16,
     server: Server,
+    drain: Drain,
+    stop: Arc<Notify>,
 }
 
 impl Application {
@@ -40,8 +61,13 @@ impl Application {
     /// # Errors
     /// When the pool cannot be built or the address cannot be bound.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
-        let pool = create_pool(config.database.clone(), config.pool)
-            .context("building the connection pool")?;
+        let pool = create_pool_with_timeouts(
+            config.database.clone(),
+            config.pool,
+            config.database_timeouts,
+        )
+        .context("building the connection pool")?;
+        actix_web::rt::spawn(purge_idempotency_keys(pool.clone(), config.idempotency.ttl));
         let state = app_state(pool, config);
         let address = (config.host.as_str(), config.port);
         let listener = TcpListener::bind(address)
@@ -50,13 +76,32 @@ impl Application {
             .local_addr()
             .context("reading the bound address")?
             .port();
-        let server = HttpServer::new(move || recordshop_http::app(state.clone()))
-            .workers(config.http_workers)
-            .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
-            .listen(listener)
-            .context("listening")?
-            .run();
-        Ok(Self { port, server })
+        let drain = Drain::default();
+        let app_drain = drain.clone();
+        let server = HttpServer::new(move || {
+            recordshop_http::app(state.clone())
+                .app_data(app_drain.clone())
+                .wrap(from_fn(edge::body_deadline))
+                .wrap(from_fn(edge::head_limit))
+                .wrap(from_fn(drain::middleware))
+        })
+        .workers(config.http_workers)
+        .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
+        .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT)
+        .keep_alive(KEEP_ALIVE)
+        .max_connections(MAX_CONNECTIONS_PER_WORKER)
+        // Signals are handled by `run_until_stopped`, which drains first.
+        .disable_signals()
+        .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
+        .listen(listener)
+        .context("listening")?
+        .run();
+        Ok(Self {
+            port,
+            server,
+            drain,
+            stop: Arc::new(Notify::new()),
+        })
     }
 
     /// The port actually bound.
@@ -65,38 +110,168 @@ impl Application {
         self.port
     }
 
-    /// A handle to stop the server from elsewhere (tests, signals).
+    /// A handle to stop the server from elsewhere at once, without draining
+    /// (tests).
     #[must_use]
     pub fn handle(&self) -> ServerHandle {
         self.server.handle()
     }
 
-    /// Serves until SIGINT or SIGTERM (or a [`ServerHandle::stop`]), then
-    /// lets in-flight requests finish.
+    /// Asks [`Application::run_until_stopped`] to shut down as it does on
+    /// SIGTERM: what tests use instead of signalling themselves.
+    #[must_use]
+    pub fn shutdown_trigger(&self) -> ShutdownTrigger {
+        ShutdownTrigger(Arc::clone(&self.stop))
+    }
+
+    /// Requests in flight right now, and whether a shutdown is draining
+    /// them.
+    #[must_use]
+    pub fn drain(&self) -> Drain {
+        self.drain.clone()
+    }
+
+    /// Serves until SIGINT, SIGTERM or a [`ShutdownTrigger`], then shuts
+    /// down gracefully: stops accepting connections, answers requests that
+    /// arrive on open connections 503 `unavailable` with `Connection:
+    /// close`, waits for the requests in flight (5 s at most), and only
+    /// then stops the workers. A second signal stops at
+    /// once. Also returns when the server is stopped through
+    /// [`Application::handle`].
     ///
     /// # Errors
-    /// When the server fails while running.
+    /// When the server fails while running, or the signal handlers cannot be
+    /// installed.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let Self {
+            server,
+            drain,
+            stop,
+            ..
+        } = self;
+        let handle = server.handle();
+        let mut signals = Signals::install()?;
+        let mut server = std::pin::pin!(server);
+        tokio::select! {
+            result = &mut server => return result,
+            () = signals.next() => {}
+            () = stop.notified() => {}
+        }
+        let shutdown = async {
+            drain.begin();
+            tracing::info!(
+                in_flight = drain.in_flight(),
+                "shutting down: no new connections, finishing the requests in flight"
+            );
+            handle.pause().await;
+            tokio::select! {
+                settled = drain.settled(SHUTDOWN_GRACE) => {
+                    if settled {
+                        handle.stop(true).await;
+                    } else {
+                        tracing::warn!(
+                            in_flight = drain.in_flight(),
+                            grace_s = SHUTDOWN_GRACE.as_secs(),
+                            "requests still in flight after the grace period; stopping anyway"
+                        );
+                        handle.stop(false).await;
+                    }
+                }
+                () = signals.next() => {
+                    tracing::warn!(in_flight = drain.in_flight(), "second signal: stopping at once");
+                    handle.stop(false).await;
+                }
+            }
+        };
+        let (result, ()) = tokio::join!(server, shutdown);
+        result
     }
 }
 
-/// The domain services over the PostgreSQL adapter, sharing one pool.
+/// Starts the same graceful shutdown as SIGTERM; see
+/// [`Application::shutdown_trigger`].
+#[derive(Clone)]
+pub struct ShutdownTrigger(Arc<Notify>);
+
+impl ShutdownTrigger {
+    /// Starts the shutdown (again: no effect).
+    pub fn trigger(&self) {
+        // A permit, so a trigger before `run_until_stopped` waits counts too.
+        self.0.notify_one();
+    }
+}
+
+/// SIGINT (Ctrl-C) and SIGTERM (orchestrators, `kill`), alike.
+struct Signals {
+    interrupt: Signal,
+    terminate: Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Self> {
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    async fn next(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => tracing::info!("SIGINT received"),
+            _ = self.terminate.recv() => tracing::info!("SIGTERM received"),
+        }
+    }
+}
+
+/// The domain services over the PostgreSQL adapter, sharing one pool, and
+/// the configured authentication. Warns when authentication is disabled:
+/// that must never go unnoticed in a log.
 #[must_use]
 pub fn app_state(pool: Pool, config: &Config) -> AppState {
-    let discs = PgDiscRepository::new(pool.clone(), config.strategy);
-    let customers = PgCustomerRepository::new(pool.clone());
+    if !config.auth.is_enabled() {
+        tracing::warn!(
+            "authentication is DISABLED: every caller is staff (AUTH_DISABLED=true); \
+             never expose this server"
+        );
+    }
+    let discs = PgDiscRepository::new(pool.clone(), config.strategy)
+        .with_idempotency_settings(config.idempotency);
+    let customers =
+        PgCustomerRepository::new(pool.clone()).with_idempotency_settings(config.idempotency);
     let orders = PgPurchaseOrderRepository::with_batch_settings(
         pool.clone(),
         config.strategy,
         config.batching,
-    );
+    )
+    .with_idempotency_settings(config.idempotency);
     AppState {
         discs: DiscService::new(Arc::new(discs), config.retry),
         customers: CustomerService::new(Arc::new(customers)),
         orders: PurchaseOrderService::new(Arc::new(orders), config.retry),
         health: Arc::new(PgStoreHealth::new(pool)),
         strategy: config.strategy.to_string(),
+        authenticator: config.auth.clone(),
+    }
+}
+
+/// Deletes expired idempotency keys now and then, for as long as the server
+/// runs. Expired keys are already ignored by every create; purging only
+/// keeps the table small, so a failed round is logged and tried again later.
+async fn purge_idempotency_keys(pool: Pool, ttl: Duration) {
+    // Often enough that the table holds little more than one TTL of keys,
+    // rarely enough to cost nothing.
+    let every = (ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(600));
+    let mut ticks = tokio::time::interval(every);
+    loop {
+        ticks.tick().await;
+        match purge_expired_idempotency_keys(&pool).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "purged expired idempotency keys"),
+            Err(error) => tracing::warn!(
+                error = format!("{error:#}"),
+                "could not purge expired idempotency keys; trying again later"
+            ),
+        }
     }
 }
 

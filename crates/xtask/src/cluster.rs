@@ -245,7 +245,7 @@ pub fn free_port() -> anyhow::Result<u16> {
 }
 
 /// The postgres options pg_ctl passes on (through a shell, hence the quotes).
-fn server_options(port: u16, settings: &[&str]) -> String {
+pub fn server_options(port: u16, settings: &[&str]) -> String {
     let mut options =
         format!("-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''");
     for setting in settings {

@@ -7,6 +7,9 @@
 //! - `cargo xtask experiment`: the concurrency experiments on a scratch
 //!   cluster, through the `experiment` binary.
 //! - `cargo xtask rest-docs`: regenerates `rest-docs/` against a real server.
+//! - `cargo xtask faults`: the fault suite on a scratch cluster, through the
+//!   `faults` binary.
+//! - `cargo xtask fuzz`: schemathesis against a seeded scratch server.
 //!
 //! Everything is driven as child processes (cargo, initdb, pg_ctl, psql), so
 //! the tool needs neither an async runtime nor a database driver.
@@ -14,6 +17,8 @@
 mod account;
 mod cluster;
 mod experiment;
+mod faults;
+mod fuzz;
 mod interrupt;
 mod pgbin;
 mod process;
@@ -49,6 +54,14 @@ enum Command {
     /// Run the concurrency experiments (load, consistency check, report) on a
     /// scratch PostgreSQL cluster with durability on.
     Experiment(experiment::Args),
+    /// Run the fault suite (duplicate retries, kill -9, PostgreSQL outage,
+    /// SIGTERM, each under load, each checked in the database) on a scratch
+    /// PostgreSQL cluster with durability on.
+    Faults(faults::Args),
+    /// Fuzz the HTTP API from its OpenAPI document with schemathesis
+    /// (installed into .local/venv) against a seeded scratch server; fails
+    /// on any response >= 500.
+    Fuzz(fuzz::Args),
     /// Regenerate rest-docs/ (OpenAPI, Insomnia export, HAR) from a real
     /// server on a freshly seeded scratch database.
     RestDocs,
@@ -60,6 +73,8 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Test(args) => test::run(&args),
         Command::Experiment(args) => experiment::run(&args),
+        Command::Faults(args) => faults::run(&args),
+        Command::Fuzz(args) => fuzz::run(&args),
         Command::RestDocs => rest_docs::run(),
     });
     match outcome {

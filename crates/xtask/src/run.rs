@@ -1,8 +1,13 @@
-//! `cargo xtask run`: the server on a local cluster, migrated and seeded.
+//! `cargo xtask run`: the server on a local cluster, migrated and seeded,
+//! with authentication on: a signing secret made once for this checkout
+//! (`.local/jwt-secret`, git-ignored, mode 0600) reaches the server as
+//! `JWT_SECRET_FILE`, and once the server answers, a staff token and the
+//! seed customer's token are printed, ready to paste.
 
 use std::env;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::io::{Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
@@ -17,6 +22,11 @@ use crate::{interrupt, process, say};
 /// Fixed, so the local DATABASE_URL stays the same from run to run.
 const DEFAULT_PORT: u16 = 54329;
 const DATABASE: &str = "recordshop";
+/// Where the local signing secret lives, under the project.
+const SECRET_FILE: &str = ".local/jwt-secret";
+/// Random bytes in the secret; written as hex, so the file holds twice as
+/// many characters, all of them key material.
+const SECRET_BYTES: usize = 48;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -35,14 +45,57 @@ pub struct Args {
 
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let root = crate::project_root()?;
+    let secret = local_secret(&root)?;
     match env::var("DATABASE_URL") {
-        Ok(url) if !url.trim().is_empty() => external(args, &root, &url),
-        _ => local(args, &root),
+        Ok(url) if !url.trim().is_empty() => external(args, &root, &url, &secret),
+        _ => local(args, &root, &secret),
     }
 }
 
+/// The local signing secret, made on the first run and kept, so tokens
+/// printed by one run still work after a restart.
+fn local_secret(root: &Path) -> anyhow::Result<PathBuf> {
+    let path = root.join(SECRET_FILE);
+    if path.exists() {
+        return Ok(path);
+    }
+    let local = root.join(".local");
+    if !local.exists() {
+        fs::create_dir(&local).with_context(|| format!("creating {}", local.display()))?;
+        // The postgres user may need to pass through (see `data_home`);
+        // the secret itself is 0600.
+        fs::set_permissions(&local, fs::Permissions::from_mode(0o755))?;
+    }
+    write_secret(&path, &random_hex(SECRET_BYTES)?)?;
+    say!(
+        "made a signing secret for this checkout in {}",
+        path.display()
+    );
+    Ok(path)
+}
+
+/// `bytes` bytes from the kernel's generator, as lowercase hex.
+fn random_hex(bytes: usize) -> anyhow::Result<String> {
+    let mut random = vec![0_u8; bytes];
+    fs::File::open("/dev/urandom")
+        .and_then(|mut urandom| urandom.read_exact(&mut random))
+        .context("reading /dev/urandom")?;
+    Ok(random.iter().map(|byte| format!("{byte:02x}")).collect())
+}
+
+/// Creates `path` readable by its owner only, never over an existing file.
+fn write_secret(path: &Path, secret: &str) -> anyhow::Result<()> {
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    writeln!(file, "{secret}").with_context(|| format!("writing {}", path.display()))
+}
+
 /// Against the database DATABASE_URL names: no cluster of ours.
-fn external(args: &Args, root: &Path, url: &str) -> anyhow::Result<ExitCode> {
+fn external(args: &Args, root: &Path, url: &str, secret: &Path) -> anyhow::Result<ExitCode> {
     if args.fresh || args.port.is_some() {
         bail!("--fresh and --port concern the local cluster; unset DATABASE_URL to use it");
     }
@@ -50,7 +103,7 @@ fn external(args: &Args, root: &Path, url: &str) -> anyhow::Result<ExitCode> {
         "DATABASE_URL is set: using {} (no local cluster)",
         redact(url)
     );
-    let server = Server::new(root, url, false);
+    let server = Server::new(root, url, false, secret);
     if let Some(code) = server.migrate()? {
         return Ok(code);
     }
@@ -60,7 +113,7 @@ fn external(args: &Args, root: &Path, url: &str) -> anyhow::Result<ExitCode> {
     server.serve()
 }
 
-fn local(args: &Args, root: &Path) -> anyhow::Result<ExitCode> {
+fn local(args: &Args, root: &Path, secret: &Path) -> anyhow::Result<ExitCode> {
     let port = args.port.unwrap_or(DEFAULT_PORT);
     let bin = PgBin::find_or_install()?;
     let account = Account::detect()?;
@@ -111,7 +164,7 @@ fn local(args: &Args, root: &Path) -> anyhow::Result<ExitCode> {
 
     ensure_database(&cluster)?;
     let url = cluster.url(DATABASE);
-    let server = Server::new(root, &url, true);
+    let server = Server::new(root, &url, true, secret);
     if let Some(code) = server.migrate()? {
         return Ok(code);
     }
@@ -261,6 +314,27 @@ mod tests {
             short_hash(Path::new("/root/a")),
             short_hash(Path::new("/root/b"))
         );
+    }
+
+    #[test]
+    fn the_local_secret_is_made_once_random_and_private() {
+        let root = std::env::temp_dir().join(format!("xtask-secret-{}", std::process::id()));
+        fs::create_dir_all(&root).unwrap();
+        let path = local_secret(&root).unwrap();
+        assert_eq!(path, root.join(SECRET_FILE));
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let secret = fs::read_to_string(&path).unwrap();
+        let secret = secret.trim_end();
+        assert_eq!(secret.len(), 2 * SECRET_BYTES);
+        assert!(secret.bytes().all(|byte| byte.is_ascii_hexdigit()));
+
+        // A second run keeps it; another checkout gets another one.
+        assert_eq!(local_secret(&root).unwrap(), path);
+        assert_eq!(fs::read_to_string(&path).unwrap().trim_end(), secret);
+        assert_ne!(random_hex(SECRET_BYTES).unwrap(), secret);
+        assert!(write_secret(&path, "x").is_err(), "never overwritten");
+        fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

@@ -72,7 +72,8 @@ impl Email {
     /// Trims `raw` and checks its shape.
     ///
     /// # Errors
-    /// [`InvalidValue`] when it does not look like `local@domain.tld`.
+    /// [`InvalidValue`] when it does not look like `local@domain.tld` or
+    /// holds a control character.
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
         let email = raw.trim();
         let invalid = || InvalidValue::new("must be an address like name@example.com");
@@ -82,7 +83,10 @@ impl Email {
                 Self::MAX_CHARS
             )));
         }
-        if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if email.chars().any(char::is_control) {
+            return Err(InvalidValue::new(crate::text::NO_CONTROL_CHARACTERS));
+        }
+        if email.chars().any(char::is_whitespace) {
             return Err(invalid());
         }
         let (local, domain) = email.split_once('@').ok_or_else(invalid)?;
@@ -113,7 +117,8 @@ impl Phone {
     /// Trims `raw` and checks length and characters.
     ///
     /// # Errors
-    /// [`InvalidValue`] when too short, too long, or with other characters.
+    /// [`InvalidValue`] when too short, too long, or with other characters
+    /// (control characters included).
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
         let phone = crate::text::bounded_trimmed(raw, 3, 32)?;
         let allowed = |c: char| c.is_ascii_digit() || " +-()".contains(c);
@@ -176,6 +181,24 @@ mod tests {
     }
 
     #[test]
+    fn control_characters_are_refused_in_every_text_value() {
+        let rule = Err(InvalidValue::new(crate::text::NO_CONTROL_CHARACTERS));
+        assert_eq!(Document::parse("EP\u{fe}\u{0}1").map(|_| ()), rule);
+        assert_eq!(PersonName::parse("\u{0}?WBt").map(|_| ()), rule);
+        assert_eq!(PersonName::parse("Ada\tLovelace").map(|_| ()), rule);
+        assert_eq!(Email::parse("ada\u{0}@example.com").map(|_| ()), rule);
+        assert_eq!(Email::parse("ada@exa\u{7f}mple.com").map(|_| ()), rule);
+        assert_eq!(Phone::parse("555\u{0}1234").map(|_| ()), rule);
+        // Trimmed first: a trailing newline goes, it is not refused.
+        assert_eq!(
+            PersonName::parse("Ada Lovelace\n").map(|n| n.as_str().to_owned()),
+            Ok("Ada Lovelace".to_owned())
+        );
+        assert!(Email::parse("ada@example.com\r\n").is_ok());
+        assert!(Phone::parse("\t555 1234\n").is_ok());
+    }
+
+    #[test]
     fn phones() {
         assert!(Phone::parse("+55 (11) 12345-6789").is_ok());
         assert!(Phone::parse("12").is_err());
@@ -192,6 +215,19 @@ mod tests {
                 prop_assert!(domain.contains('.') && !domain.contains('@'));
                 prop_assert!(!email.as_str().chars().any(char::is_whitespace));
             }
+        }
+
+        #[test]
+        fn customer_text_with_a_control_character_inside_is_refused(
+            text in "[a-z0-9]{1,8}",
+            control in "\\p{Cc}",
+        ) {
+            let raw = format!("1{text}{control}{text}1");
+            prop_assert!(Document::parse(&raw).is_err());
+            prop_assert!(PersonName::parse(&raw).is_err());
+            prop_assert!(Phone::parse(&raw).is_err());
+            let email = format!("{raw}@example.com");
+            prop_assert!(Email::parse(&email).is_err());
         }
 
         #[test]

@@ -148,6 +148,18 @@ mod tests {
         assert!(ArtistName::parse(&"x".repeat(201)).is_err());
     }
 
+    #[test]
+    fn disc_text_refuses_control_characters() {
+        let rule = Err(InvalidValue::new(crate::text::NO_CONTROL_CHARACTERS));
+        assert_eq!(Genre::parse("\u{d9}\u{0}").map(|_| ()), rule);
+        assert_eq!(DiscName::parse("Kind\u{0}of Blue").map(|_| ()), rule);
+        assert_eq!(ArtistName::parse("Miles\nDavis").map(|_| ()), rule);
+        assert_eq!(
+            Genre::parse("Country\n").map(|g| g.as_str().to_owned()),
+            Ok("Country".to_owned())
+        );
+    }
+
     proptest! {
         #[test]
         fn stock_accepts_exactly_the_settable_range(units in any::<i64>()) {

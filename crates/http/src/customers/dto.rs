@@ -140,9 +140,9 @@ impl CustomerQuery {
         Ok(CustomerFilter {
             is_active: params::boolean("is_active", self.is_active.as_deref())?,
             page: params::page(self.limit.as_deref(), self.offset.as_deref())?,
-            document: self.document,
-            email: self.email,
-            name_contains: self.name,
+            document: params::text("document", self.document)?,
+            email: params::text("email", self.email)?,
+            name_contains: params::text("name", self.name)?,
         })
     }
 }

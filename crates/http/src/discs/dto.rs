@@ -162,12 +162,12 @@ impl DiscQuery {
             )?,
             in_stock: params::boolean("in_stock", self.in_stock.as_deref())?,
             page: params::page(self.limit.as_deref(), self.offset.as_deref())?,
-            name_contains: self.name,
-            artist_contains: self.artist,
-            genre_contains: self.genre,
-            name_exact: self.name_exact,
-            artist_exact: self.artist_exact,
-            genre_exact: self.genre_exact,
+            name_contains: params::text("name", self.name)?,
+            artist_contains: params::text("artist", self.artist)?,
+            genre_contains: params::text("genre", self.genre)?,
+            name_exact: params::text("name_exact", self.name_exact)?,
+            artist_exact: params::text("artist_exact", self.artist_exact)?,
+            genre_exact: params::text("genre_exact", self.genre_exact)?,
         })
     }
 }

@@ -3,20 +3,28 @@ use recordshop_domain::disc::DiscId;
 use tracing::field::display;
 
 use super::dto::{CreateDisc, DiscQuery, DiscResponse, UpdateDisc};
+use crate::AppState;
+use crate::auth::{SignedIn, policy};
 use crate::error::ApiError;
+use crate::idempotency::{IdempotencyHeader, created_once};
 use crate::json::JsonObject;
 use crate::params::{Listing, PathId};
-use crate::{AppState, created};
+
+/// Completes "only staff may …" for the catalog's writes.
+const CHANGE_THE_CATALOG: &str = "change the catalog";
 
 problems!(
     /// What `POST /discs` answers besides 201.
     CreateProblems => [
         malformed_body(),
+        unauthenticated(),
+        staff_only_refusal(CHANGE_THE_CATALOG),
         invalid(&[
             ("name", "must be 1 to 200 characters after trimming, got 0"),
             ("year_of_release", "must be a year from 1877 to 2027"),
             ("quantity", "is required"),
         ]),
+        key_reused(),
         too_large(),
         unavailable(),
         internal(),
@@ -24,19 +32,32 @@ problems!(
 );
 
 problems!(
-    /// What `GET /discs/{id}` and `DELETE /discs/{id}` answer besides success.
-    ItemProblems => [disc_not_found(), unavailable(), internal()]
+    /// What `GET /discs/{id}` answers besides 200.
+    GetProblems => [bad_token(), disc_not_found(), unavailable(), internal()]
+);
+
+problems!(
+    /// What `DELETE /discs/{id}` answers besides 204.
+    DeleteProblems => [
+        unauthenticated(),
+        staff_only_refusal(CHANGE_THE_CATALOG),
+        disc_not_found(),
+        unavailable(),
+        internal(),
+    ]
 );
 
 problems!(
     /// What `GET /discs` answers besides 200.
-    ListProblems => [bad_query(), unavailable(), internal()]
+    ListProblems => [bad_query(), bad_token(), unavailable(), internal()]
 );
 
 problems!(
     /// What `PUT` / `PATCH /discs/{id}` answer besides 200.
     UpdateProblems => [
         malformed_body(),
+        unauthenticated(),
+        staff_only_refusal(CHANGE_THE_CATALOG),
         disc_not_found(),
         invalid(&[("quantity", "must be from 0 to 1000000000")]),
         too_large(),
@@ -53,23 +74,39 @@ problems!(
     tag = "discs",
     operation_id = "create_disc",
     summary = "Add a disc",
+    description = "Staff only.",
     request_body = CreateDisc,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Optional: makes a \
+repeat of this create safe (see `POST /purchase-orders`).")),
+    security(("bearer" = [])),
     responses(
         (status = 201, description = "The new disc.", body = DiscResponse,
-            headers(("Location" = String, description = "`/discs/{id}` of the new disc"))),
+            headers(
+                ("Location" = String, description = "`/discs/{id}` of the new disc"),
+                ("Idempotent-Replayed" = String, description = "`true` on a replay"),
+            )),
         CreateProblems,
     ),
 )]
 #[tracing::instrument(name = "create_disc", skip_all, fields(disc_id))]
 pub(super) async fn create(
+    caller: SignedIn,
+    idempotency: IdempotencyHeader,
     state: web::Data<AppState>,
     JsonObject(body): JsonObject<CreateDisc>,
 ) -> Result<HttpResponse, ApiError> {
-    let disc = state.discs.create(body.try_into_domain()?).await?;
+    let new = body.try_into_domain()?;
+    policy::staff_only(&caller, CHANGE_THE_CATALOG)?;
+    let outcome = state
+        .discs
+        .create_once(new, idempotency.for_caller(&caller.0))
+        .await?;
+    let disc = outcome.as_inner();
     tracing::Span::current().record("disc_id", display(disc.id));
-    Ok(created(
+    Ok(created_once(
+        &outcome,
         format!("/discs/{}", disc.id),
-        DiscResponse::from(&disc),
+        DiscResponse::from(disc),
     ))
 }
 
@@ -80,10 +117,12 @@ pub(super) async fn create(
     tag = "discs",
     operation_id = "get_disc",
     summary = "Get a disc",
+    description = "Public: no token needed.",
     params(("id" = Uuid, Path, description = "The disc's id; anything else answers 404.")),
+    security((), ("bearer" = [])),
     responses(
         (status = 200, description = "The disc.", body = DiscResponse),
-        ItemProblems,
+        GetProblems,
     ),
 )]
 #[tracing::instrument(name = "get_disc", skip_all, fields(disc_id = %id))]
@@ -102,8 +141,10 @@ pub(super) async fn get(
     tag = "discs",
     operation_id = "list_discs",
     summary = "List and search discs",
-    description = "Every filter is optional; given ones combine with AND. Ordered by `name`, then `id`.",
+    description = "Public: no token needed. Every filter is optional; given ones combine with \
+AND. Ordered by `name`, then `id`.",
     params(DiscQuery),
+    security((), ("bearer" = [])),
     responses(
         (status = 200, description = "One page of matching discs.", body = Listing<DiscResponse>),
         ListProblems,
@@ -127,10 +168,11 @@ pub(super) async fn list(
     tag = "discs",
     operation_id = "update_disc",
     summary = "Update a disc (partial; same as PATCH)",
-    description = "Any subset of the fields; absent ones keep their value. Setting `quantity` \
-sets the stock (a restock), safely against purchases in flight.",
+    description = "Staff only. Any subset of the fields; absent ones keep their value. Setting \
+`quantity` sets the stock (a restock), safely against purchases in flight.",
     params(("id" = Uuid, Path, description = "The disc's id.")),
     request_body = UpdateDisc,
+    security(("bearer" = [])),
     responses(
         (status = 200, description = "The disc after the update.", body = DiscResponse),
         UpdateProblems,
@@ -138,11 +180,14 @@ sets the stock (a restock), safely against purchases in flight.",
 )]
 #[tracing::instrument(name = "update_disc", skip_all, fields(disc_id = %id))]
 pub(super) async fn update(
+    caller: SignedIn,
     state: web::Data<AppState>,
     PathId(id): PathId<DiscId>,
     JsonObject(body): JsonObject<UpdateDisc>,
 ) -> Result<web::Json<DiscResponse>, ApiError> {
-    let disc = state.discs.update(id, body.try_into_domain()?).await?;
+    let patch = body.try_into_domain()?;
+    policy::staff_only(&caller, CHANGE_THE_CATALOG)?;
+    let disc = state.discs.update(id, patch).await?;
     Ok(web::Json(DiscResponse::from(&disc)))
 }
 
@@ -154,21 +199,23 @@ pub(super) async fn update(
     tag = "discs",
     operation_id = "patch_disc",
     summary = "Update a disc (partial; same as PUT)",
-    description = "Any subset of the fields; absent ones keep their value. Setting `quantity` \
-sets the stock (a restock), safely against purchases in flight.",
+    description = "Staff only. Any subset of the fields; absent ones keep their value. Setting \
+`quantity` sets the stock (a restock), safely against purchases in flight.",
     params(("id" = Uuid, Path, description = "The disc's id.")),
     request_body = UpdateDisc,
+    security(("bearer" = [])),
     responses(
         (status = 200, description = "The disc after the update.", body = DiscResponse),
         UpdateProblems,
     ),
 )]
 pub(super) async fn patch(
+    caller: SignedIn,
     state: web::Data<AppState>,
     id: PathId<DiscId>,
     body: JsonObject<UpdateDisc>,
 ) -> Result<web::Json<DiscResponse>, ApiError> {
-    update(state, id, body).await
+    update(caller, state, id, body).await
 }
 
 /// Removes a disc from the catalog; its orders keep their history.
@@ -179,18 +226,21 @@ pub(super) async fn patch(
     operation_id = "delete_disc",
     summary = "Remove a disc",
     description = "The disc leaves the catalog: later GET, list and purchases answer 404. Its \
-purchase orders keep their history. A second DELETE answers 404.",
+purchase orders keep their history. A second DELETE answers 404. Staff only.",
     params(("id" = Uuid, Path, description = "The disc's id.")),
+    security(("bearer" = [])),
     responses(
         (status = 204, description = "Removed."),
-        ItemProblems,
+        DeleteProblems,
     ),
 )]
 #[tracing::instrument(name = "delete_disc", skip_all, fields(disc_id = %id))]
 pub(super) async fn delete(
+    caller: SignedIn,
     state: web::Data<AppState>,
     PathId(id): PathId<DiscId>,
 ) -> Result<HttpResponse, ApiError> {
+    policy::staff_only(&caller, CHANGE_THE_CATALOG)?;
     state.discs.delete(id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -3,15 +3,19 @@ use recordshop_domain::order::PurchaseOrderId;
 use tracing::field::display;
 
 use super::dto::{OrderQuery, OrderResponse, PlaceOrder};
+use crate::AppState;
+use crate::auth::{Caller, SignedIn, policy};
 use crate::error::ApiError;
+use crate::idempotency::{IdempotencyHeader, created_once};
 use crate::json::JsonObject;
 use crate::params::{Listing, PathId};
-use crate::{AppState, created};
 
 problems!(
     /// What `POST /purchase-orders` answers besides 201.
     PlaceProblems => [
         malformed_body(),
+        unauthenticated(),
+        not_for_yourself(),
         unknown_customer_in_body(),
         unknown_disc_in_body(),
         out_of_stock(),
@@ -22,6 +26,7 @@ problems!(
             ("quantity", "must be from 1 to 2147483647"),
         ]),
         customer_inactive(),
+        key_reused(),
         contention(),
         unavailable(),
         internal(),
@@ -30,17 +35,30 @@ problems!(
 
 problems!(
     /// What `GET /purchase-orders/{id}` answers besides 200.
-    ItemProblems => [order_not_found(), unavailable(), internal()]
+    ItemProblems => [
+        unauthenticated(),
+        not_your_order(),
+        order_not_found(),
+        unavailable(),
+        internal(),
+    ]
 );
 
 problems!(
     /// What `GET /purchase-orders` answers besides 200.
-    ListProblems => [bad_query(), unavailable(), internal()]
+    ListProblems => [bad_query(), unauthenticated(), not_your_order(), unavailable(), internal()]
 );
 
 problems!(
     /// What `POST /purchase-orders/{id}/cancel` answers besides 200.
-    CancelProblems => [order_not_found(), contention(), unavailable(), internal()]
+    CancelProblems => [
+        unauthenticated(),
+        not_your_order(),
+        order_not_found(),
+        contention(),
+        unavailable(),
+        internal(),
+    ]
 );
 
 /// Places an order: the stock decrement and the order are one atomic step.
@@ -52,31 +70,52 @@ problems!(
     summary = "Buy a disc",
     description = "Succeeds only if the customer exists and is active and the disc exists and \
 has at least `quantity` units. The stock decrement and the order are one atomic step: no sale \
-is lost or counted twice, under any load.",
+is lost or counted twice, under any load. Staff may buy for any customer; a customer only for \
+themselves (`customer_id` must be their own, else 403).",
     request_body = PlaceOrder,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Optional; 1 to 255 \
+visible ASCII characters, chosen by the client (a UUID is a good key). A repeat with the same key \
+and the same body, by the same caller, within 24 h, answers the first answer again (201, same id \
+and body, `Idempotent-Replayed: true`) and creates nothing; a repeat while the first is still \
+running waits for it. The same key with another body answers 422 `idempotency_key_reused`. A \
+refused create (4xx) is not remembered.")),
+    security(("bearer" = [])),
     responses(
         (status = 201, description = "The order, confirmed.", body = OrderResponse,
-            headers(("Location" = String, description = "`/purchase-orders/{id}` of the new order"))),
+            headers(
+                ("Location" = String, description = "`/purchase-orders/{id}` of the new order"),
+                ("Idempotent-Replayed" = String, description = "`true` when this answer replays an earlier request with the same `Idempotency-Key`; absent otherwise"),
+            )),
         PlaceProblems,
     ),
 )]
 #[tracing::instrument(name = "place_order", skip_all, fields(customer_id, disc_id, order_id))]
 pub(super) async fn place(
+    caller: SignedIn,
+    idempotency: IdempotencyHeader,
     state: web::Data<AppState>,
     JsonObject(body): JsonObject<PlaceOrder>,
 ) -> Result<HttpResponse, ApiError> {
     let request = body.try_into_domain()?;
+    policy::place_order(&caller, request.customer_id)?;
     let span = tracing::Span::current();
     span.record("customer_id", display(request.customer_id));
     span.record("disc_id", display(request.disc_id));
-    let order = state
+    let placed = state
         .orders
-        .place(request.customer_id, request.disc_id, request.quantity)
+        .place_once(
+            request.customer_id,
+            request.disc_id,
+            request.quantity,
+            idempotency.for_caller(&caller.0),
+        )
         .await?;
+    let order = placed.as_inner();
     span.record("order_id", display(order.id));
-    Ok(created(
+    Ok(created_once(
+        &placed,
         format!("/purchase-orders/{}", order.id),
-        OrderResponse::from(&order),
+        OrderResponse::from(order),
     ))
 }
 
@@ -87,7 +126,10 @@ pub(super) async fn place(
     tag = "purchase orders",
     operation_id = "get_order",
     summary = "Get an order",
+    description = "Staff, or the customer who placed it. To a customer, another customer's \
+order and an unknown id both answer 403.",
     params(("id" = Uuid, Path, description = "The order's id; anything else answers 404.")),
+    security(("bearer" = [])),
     responses(
         (status = 200, description = "The order.", body = OrderResponse),
         ItemProblems,
@@ -95,10 +137,11 @@ pub(super) async fn place(
 )]
 #[tracing::instrument(name = "get_order", skip_all, fields(order_id = %id))]
 pub(super) async fn get(
+    caller: SignedIn,
     state: web::Data<AppState>,
     PathId(id): PathId<PurchaseOrderId>,
 ) -> Result<web::Json<OrderResponse>, ApiError> {
-    let order = state.orders.get(id).await?;
+    let order = policy::read_order(&caller, state.orders.get(id).await)?;
     Ok(web::Json(OrderResponse::from(&order)))
 }
 
@@ -109,8 +152,11 @@ pub(super) async fn get(
     tag = "purchase orders",
     operation_id = "list_orders",
     summary = "List orders",
-    description = "Every filter is optional; given ones combine with AND. Newest first.",
+    description = "Every filter is optional; given ones combine with AND. Newest first. A \
+customer sees their own orders only: without `customer_id` the list is narrowed to them, and \
+another customer's id answers 403.",
     params(OrderQuery),
+    security(("bearer" = [])),
     responses(
         (status = 200, description = "One page of matching orders.", body = Listing<OrderResponse>),
         ListProblems,
@@ -118,10 +164,11 @@ pub(super) async fn get(
 )]
 #[tracing::instrument(name = "list_orders", skip_all)]
 pub(super) async fn list(
+    caller: SignedIn,
     state: web::Data<AppState>,
     web::Query(query): web::Query<OrderQuery>,
 ) -> Result<web::Json<Listing<OrderResponse>>, ApiError> {
-    let filter = query.try_into_domain()?;
+    let filter = policy::list_orders(&caller, query.try_into_domain()?)?;
     let orders = state.orders.list(&filter).await?;
     let data = orders.iter().map(OrderResponse::from).collect();
     Ok(web::Json(Listing::new(data, filter.page)))
@@ -136,8 +183,11 @@ pub(super) async fn list(
     operation_id = "cancel_order",
     summary = "Cancel an order",
     description = "Cancels the order and returns its units to the stock in the same \
-transaction. Canceling a canceled order answers 200 again and restocks nothing.",
+transaction. Canceling a canceled order answers 200 again and restocks nothing. Staff, or the \
+customer who placed it; to a customer, another customer's order and an unknown id both answer \
+403.",
     params(("id" = Uuid, Path, description = "The order's id.")),
+    security(("bearer" = [])),
     responses(
         (status = 200, description = "The order, canceled.", body = OrderResponse),
         CancelProblems,
@@ -145,9 +195,15 @@ transaction. Canceling a canceled order answers 200 again and restocks nothing."
 )]
 #[tracing::instrument(name = "cancel_order", skip_all, fields(order_id = %id))]
 pub(super) async fn cancel(
+    caller: SignedIn,
     state: web::Data<AppState>,
     PathId(id): PathId<PurchaseOrderId>,
 ) -> Result<web::Json<OrderResponse>, ApiError> {
+    // An order never changes hands, so checking its owner before the
+    // cancel, outside its transaction, cannot let the wrong customer in.
+    if matches!(caller.0, Caller::Customer(_)) {
+        policy::read_order(&caller, state.orders.get(id).await)?;
+    }
     let order = state.orders.cancel(id).await?;
     Ok(web::Json(OrderResponse::from(&order)))
 }

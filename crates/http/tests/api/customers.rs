@@ -187,3 +187,67 @@ async fn list_filters_customers() {
             .assert_problem(StatusCode::BAD_REQUEST, "malformed_request");
     }
 }
+
+#[actix_web::test]
+async fn text_filters_with_control_characters_are_400_naming_the_parameter() {
+    let app = TestApp::spawn().await;
+    app.create_customer("ana", "Ana Souza").await;
+    // Found by the OpenAPI fuzz run: a NUL reached PostgreSQL, which
+    // refuses it in text, and the client got a 500.
+    for (parameter, value) in [
+        ("document", "EP%C3%BE%00%C2%B5x"),
+        ("document", "doc-ana%0A"),
+        ("email", "ana%00@example.com"),
+        ("name", "Ana%09Souza"),
+        ("name", "%00"),
+    ] {
+        let reply = app.get(&format!("/customers?{parameter}={value}")).await;
+        reply.assert_problem(StatusCode::BAD_REQUEST, "malformed_request");
+        let detail = reply.body["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.starts_with(&format!("{parameter} must not contain control characters")),
+            "{parameter}={value}: {detail}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn text_with_control_characters_in_a_body_is_422_naming_the_field() {
+    let app = TestApp::spawn().await;
+    let reply = app
+        .post("/customers", customer_body("nul", "\u{0}?WBt"))
+        .await;
+    reply.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(reply.failing_fields(), ["name"]);
+    assert_eq!(
+        reply.body["errors"][0]["message"],
+        "must not contain control characters"
+    );
+
+    let mut every_field = customer_body("every", "Ana");
+    every_field["document"] = json!("doc\u{0}1");
+    every_field["name"] = json!("Ana\u{7f}");
+    every_field["email"] = json!("ana\u{0}@example.com");
+    every_field["phone"] = json!("555\u{0}1234");
+    let reply = app.post("/customers", every_field).await;
+    reply.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(
+        reply.failing_fields(),
+        ["document", "name", "email", "phone"]
+    );
+
+    // Trimming comes first: a trailing newline is trimmed away.
+    let customer = app.create_customer("ana", "Ana Souza\n").await;
+    assert_eq!(customer["name"], "Ana Souza");
+
+    let uri = format!("/customers/{}", customer["id"].as_str().unwrap());
+    for update in [
+        json!({"document": "EP\u{fe}\u{0}\u{b5}"}),
+        json!({"document": "doc\nana"}),
+    ] {
+        let reply = app.put(&uri, update).await;
+        reply.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert_eq!(reply.failing_fields(), ["document"]);
+    }
+    assert_eq!(app.get(&uri).await.body["document"], "doc-ana");
+}

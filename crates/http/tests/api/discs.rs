@@ -265,3 +265,63 @@ async fn bad_list_parameters_are_400() {
         reply.assert_problem(StatusCode::BAD_REQUEST, "malformed_request");
     }
 }
+
+#[actix_web::test]
+async fn text_filters_with_control_characters_are_400_naming_the_parameter() {
+    let app = catalog().await;
+    // Found by the OpenAPI fuzz run: a NUL reached PostgreSQL, which
+    // refuses it in text, and the client got a 500.
+    let reply = app.get("/discs?genre_exact=%C3%99%00&genre=Country").await;
+    reply.assert_problem(StatusCode::BAD_REQUEST, "malformed_request");
+    let detail = reply.body["detail"].as_str().unwrap_or_default();
+    assert!(detail.starts_with("genre_exact "), "{detail}");
+
+    for parameter in [
+        "name",
+        "artist",
+        "genre",
+        "name_exact",
+        "artist_exact",
+        "genre_exact",
+    ] {
+        for value in ["%00", "Kind%00of", "Jazz%0A", "a%09b", "%7F", "%C2%85"] {
+            let reply = app.get(&format!("/discs?{parameter}={value}")).await;
+            reply.assert_problem(StatusCode::BAD_REQUEST, "malformed_request");
+            let detail = reply.body["detail"].as_str().unwrap_or_default();
+            assert!(
+                detail.starts_with(&format!("{parameter} must not contain control characters")),
+                "{parameter}={value}: {detail}"
+            );
+        }
+    }
+}
+
+#[actix_web::test]
+async fn text_with_control_characters_in_a_body_is_422_naming_the_field() {
+    let app = TestApp::spawn().await;
+    let reply = app
+        .post(
+            "/discs",
+            json!({"name": "Kind\u{0}of Blue", "artist": "Miles\tDavis", "year_of_release": 1959, "genre": "Jazz", "quantity": 1}),
+        )
+        .await;
+    reply.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(reply.failing_fields(), ["name", "artist"]);
+    assert_eq!(
+        reply.body["errors"][0]["message"],
+        "must not contain control characters"
+    );
+
+    // Trimming comes first: a trailing newline is trimmed away.
+    let disc = app
+        .create_disc("Kind of Blue\n", "Miles Davis", 1959, "Jazz\r\n", 1)
+        .await;
+    assert_eq!(disc["name"], "Kind of Blue");
+    assert_eq!(disc["genre"], "Jazz");
+
+    let uri = format!("/discs/{}", disc["id"].as_str().unwrap());
+    let reply = app.put(&uri, json!({"genre": "\u{d9}\u{0}"})).await;
+    reply.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(reply.failing_fields(), ["genre"]);
+    assert_eq!(app.get(&uri).await.body["genre"], "Jazz");
+}

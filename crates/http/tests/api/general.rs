@@ -170,7 +170,7 @@ async fn health_reports_the_strategy_and_readiness() {
     assert_eq!(live.status, StatusCode::OK);
     assert_eq!(
         live.body,
-        json!({"status": "ok", "strategy": "pessimistic"})
+        json!({"status": "ok", "strategy": "pessimistic", "auth": "enabled"})
     );
 
     let ready = app.get("/health/ready").await;

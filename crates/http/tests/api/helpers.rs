@@ -1,22 +1,131 @@
-//! Starting the app and talking to it.
+//! Starting the app and talking to it. Requests go as staff unless they
+//! carry an `Authorization` header of their own or are sent with
+//! [`TestApp::send_anonymous`].
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::cell::RefCell;
+use std::io::Write;
+use std::sync::{Arc, Once};
+use std::time::{Duration, SystemTime};
 
+use actix_web::HttpMessage;
 use actix_web::http::StatusCode;
-use actix_web::http::header::HeaderMap;
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::test::{self, TestRequest};
+use recordshop_auth::{Principal, TokenKeys};
 use recordshop_domain::RetryPolicy;
 use recordshop_domain::customer::CustomerService;
 use recordshop_domain::disc::DiscService;
 use recordshop_domain::order::PurchaseOrderService;
-use recordshop_http::AppState;
+use recordshop_http::{AppState, Authenticator};
 use recordshop_postgres::{
     ConcurrencyStrategy, PgCustomerRepository, PgDiscRepository, PgPurchaseOrderRepository,
     PgStoreHealth, PoolSettings, create_pool,
 };
 use recordshop_testdb::TestDatabase;
 use serde_json::{Value, json};
+
+/// What this thread logs from [`LogCapture::start`] on. Every test runs
+/// its app on its own thread, so the buffer is per test.
+///
+/// One global subscriber, installed by the first app, writes here: a
+/// subscriber set per thread misses events when other tests' threads hit
+/// the same callsites first (tracing caches interest per callsite).
+pub struct LogCapture(());
+
+thread_local! {
+    static CAPTURED: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
+}
+
+struct ThreadBuffer;
+
+impl Write for ThreadBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        CAPTURED.with(|captured| {
+            if let Some(buffer) = captured.borrow_mut().as_mut() {
+                buffer.extend_from_slice(bytes);
+            }
+        });
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn install_log_subscriber() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(|| ThreadBuffer)
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+    });
+}
+
+impl LogCapture {
+    pub fn start() -> Self {
+        install_log_subscriber();
+        CAPTURED.with(|captured| *captured.borrow_mut() = Some(Vec::new()));
+        Self(())
+    }
+
+    /// Everything logged on this thread since [`LogCapture::start`].
+    pub fn finish(self) -> String {
+        let bytes = CAPTURED.with(|captured| captured.borrow_mut().take().unwrap_or_default());
+        String::from_utf8(bytes).unwrap()
+    }
+}
+
+/// The tests' signing secret.
+const SECRET: &[u8] = b"the HTTP tests' signing secret, over 32 bytes";
+
+/// The keys the test apps verify tokens with.
+pub fn keys() -> TokenKeys {
+    TokenKeys::from_secret(SECRET).unwrap()
+}
+
+/// Authentication as the test apps have it, unless a test says otherwise.
+pub fn authenticator() -> Authenticator {
+    Authenticator::Enabled(keys())
+}
+
+/// A valid token for `principal`, for an hour.
+pub fn token_for(principal: &Principal) -> String {
+    keys().mint(principal, Duration::from_secs(3600)).unwrap()
+}
+
+pub fn staff_token() -> String {
+    token_for(&Principal::staff())
+}
+
+/// A customer token for the customer whose id is `id`.
+pub fn customer_token(id: &str) -> String {
+    token_for(&Principal::Customer(id.parse().unwrap()))
+}
+
+/// A staff token that expired an hour ago, well beyond the leeway.
+pub fn expired_token() -> String {
+    let minted = SystemTime::now() - Duration::from_secs(2 * 3600);
+    keys()
+        .mint_at(&Principal::staff(), minted, Duration::from_secs(3600))
+        .unwrap()
+}
+
+/// A staff token signed with another secret.
+pub fn foreign_token() -> String {
+    TokenKeys::from_secret(b"some other service's secret, also 32+ bytes")
+        .unwrap()
+        .mint(&Principal::staff(), Duration::from_secs(3600))
+        .unwrap()
+}
+
+/// `request` with `Authorization: Bearer {token}`.
+pub fn bearer(request: TestRequest, token: &str) -> TestRequest {
+    request.insert_header((header::AUTHORIZATION, format!("Bearer {token}")))
+}
 
 /// The app over a fresh database of its own.
 pub struct TestApp {
@@ -32,6 +141,14 @@ impl TestApp {
     }
 
     pub async fn spawn_with(strategy: ConcurrencyStrategy) -> Self {
+        Self::spawn_with_auth(strategy, authenticator()).await
+    }
+
+    pub async fn spawn_with_auth(
+        strategy: ConcurrencyStrategy,
+        authenticator: Authenticator,
+    ) -> Self {
+        install_log_subscriber();
         let db = TestDatabase::create().await.expect("test database");
         let settings = PoolSettings {
             max_size: 4,
@@ -50,12 +167,24 @@ impl TestApp {
             ),
             health: Arc::new(PgStoreHealth::new(pool)),
             strategy: strategy.to_string(),
+            authenticator,
         };
         Self { _db: db, state }
     }
 
+    /// Sends `request` as staff, unless it carries credentials of its own.
     pub async fn send(&self, request: TestRequest) -> Reply {
         send(&self.state, request).await
+    }
+
+    /// Sends `request` as it is: with no credentials, anonymously.
+    pub async fn send_anonymous(&self, request: TestRequest) -> Reply {
+        send_as_is(&self.state, request).await
+    }
+
+    /// Sends `request` with the bearer `token`.
+    pub async fn send_with(&self, request: TestRequest, token: &str) -> Reply {
+        send_as_is(&self.state, bearer(request, token)).await
     }
 
     pub async fn get(&self, uri: &str) -> Reply {
@@ -128,10 +257,27 @@ pub fn customer_body(tag: &str, name: &str) -> Value {
     })
 }
 
-/// Sends `request` through the whole app (middleware included) over `state`.
+/// Sends `request` through the whole app (middleware included) over
+/// `state`, as staff unless it carries an `Authorization` header already.
 pub async fn send(state: &AppState, request: TestRequest) -> Reply {
+    call(state, request, Some(&staff_token())).await
+}
+
+/// Sends `request` through the whole app with exactly its own headers.
+pub async fn send_as_is(state: &AppState, request: TestRequest) -> Reply {
+    call(state, request, None).await
+}
+
+async fn call(state: &AppState, request: TestRequest, default_token: Option<&str>) -> Reply {
+    let mut request = request.to_request();
+    if let Some(token) = default_token
+        && !request.headers().contains_key(header::AUTHORIZATION)
+    {
+        let value = HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
+        request.headers_mut().insert(header::AUTHORIZATION, value);
+    }
     let app = test::init_service(recordshop_http::app(state.clone())).await;
-    let response = test::call_service(&app, request.to_request()).await;
+    let response = test::call_service(&app, request).await;
     let status = response.status();
     let headers = response.headers().clone();
     let bytes = test::read_body(response).await;

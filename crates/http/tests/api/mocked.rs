@@ -15,7 +15,7 @@ use recordshop_domain::{RetryPolicy, StoreError};
 use recordshop_http::AppState;
 use serde_json::json;
 
-use crate::helpers::send;
+use crate::helpers::{authenticator, send};
 
 struct Mocks {
     discs: MockDiscRepository,
@@ -42,6 +42,7 @@ impl Mocks {
             orders: PurchaseOrderService::new(Arc::new(self.orders), RetryPolicy::NEVER),
             health: Arc::new(self.health),
             strategy: "optimistic".to_owned(),
+            authenticator: authenticator(),
         }
     }
 }
@@ -143,5 +144,8 @@ async fn readiness_is_503_when_the_store_does_not_answer() {
     // Liveness does not depend on the store.
     let live = send(&state, TestRequest::get().uri("/health")).await;
     assert_eq!(live.status, StatusCode::OK);
-    assert_eq!(live.body, json!({"status": "ok", "strategy": "optimistic"}));
+    assert_eq!(
+        live.body,
+        json!({"status": "ok", "strategy": "optimistic", "auth": "enabled"})
+    );
 }

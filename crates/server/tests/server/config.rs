@@ -3,16 +3,40 @@
 
 use std::ffi::OsStr;
 
+use std::time::Duration;
+
 use clap::{CommandFactory, FromArgMatches};
 use recordshop::{Cli, Command, Config};
+use recordshop_auth::{Principal, TokenKeys};
+use recordshop_http::Authenticator;
 use recordshop_postgres::ConcurrencyStrategy;
 use tokio_postgres::config::Host;
+
+/// A signing secret for the tests that are not about authentication.
+const SECRET: &str = "a signing secret of comfortably more than 32 bytes";
+
+/// The variables that configure authentication.
+const AUTH_VARS: [&str; 3] = ["JWT_SECRET", "JWT_SECRET_FILE", "AUTH_DISABLED"];
+
+/// Parses as if the process ran with `vars` in its environment and
+/// `subcommand` (if any) on its command line; `JWT_SECRET` is added unless
+/// `vars` configure authentication themselves.
+fn parse(subcommand: Option<&str>, vars: &[(&str, &str)]) -> anyhow::Result<(Command, Config)> {
+    let mut vars = vars.to_vec();
+    if !vars.iter().any(|(var, _)| AUTH_VARS.contains(var)) {
+        vars.push(("JWT_SECRET", SECRET));
+    }
+    parse_exactly(subcommand, &vars)
+}
 
 /// Parses as if the process ran with exactly `vars` in its environment and
 /// `subcommand` (if any) on its command line. Each variable is handed to
 /// clap as the flag that reads it, and every flag's environment fallback is
 /// switched off.
-fn parse(subcommand: Option<&str>, vars: &[(&str, &str)]) -> anyhow::Result<(Command, Config)> {
+fn parse_exactly(
+    subcommand: Option<&str>,
+    vars: &[(&str, &str)],
+) -> anyhow::Result<(Command, Config)> {
     let command = Cli::command();
     let mut args = vec!["recordshop".to_owned()];
     args.extend(subcommand.map(str::to_owned));
@@ -45,6 +69,124 @@ fn refusal(vars: &[(&str, &str)]) -> String {
         Ok(_) => panic!("{vars:?} should be refused"),
         Err(error) => format!("{error:#}"),
     }
+}
+
+/// A file in the temporary folder holding `contents`, removed on drop.
+struct SecretFile(std::path::PathBuf);
+
+impl SecretFile {
+    fn new(name: &str, contents: &str) -> Self {
+        let path = std::env::temp_dir().join(format!(
+            "recordshop-config-test-{}-{name}",
+            std::process::id()
+        ));
+        std::fs::write(&path, contents).unwrap();
+        Self(path)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for SecretFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn keys_of(config: &Config) -> &TokenKeys {
+    match &config.auth {
+        Authenticator::Enabled(keys) => keys,
+        Authenticator::Disabled => panic!("authentication should be enabled"),
+    }
+}
+
+#[test]
+fn without_a_signing_key_the_server_refuses_to_start_naming_the_three_variables() {
+    for vars in [
+        &[][..],
+        &[("JWT_SECRET", "")][..],
+        &[("AUTH_DISABLED", "false")][..],
+    ] {
+        let message = match parse_exactly(None, vars) {
+            Ok(_) => panic!("{vars:?} should be refused"),
+            Err(error) => format!("{error:#}"),
+        };
+        for var in AUTH_VARS {
+            assert!(message.contains(var), "{var}: {message}");
+        }
+    }
+}
+
+#[test]
+fn auth_disabled_must_be_explicit_and_shows_in_the_debug_output() {
+    let config = config(&[("AUTH_DISABLED", "true")]);
+    assert!(!config.auth.is_enabled());
+    let shown = format!("{config:?}");
+    assert!(shown.contains("DISABLED"), "{shown}");
+
+    let message = refusal(&[("AUTH_DISABLED", "maybe")]);
+    assert!(
+        message.contains("AUTH_DISABLED") && message.contains("true or false"),
+        "{message}"
+    );
+}
+
+#[test]
+fn contradicting_authentication_settings_are_refused() {
+    let file = SecretFile::new("both", SECRET);
+    let message = refusal(&[("JWT_SECRET", SECRET), ("JWT_SECRET_FILE", file.path())]);
+    assert!(
+        message.contains("JWT_SECRET and JWT_SECRET_FILE"),
+        "{message}"
+    );
+    for key in [("JWT_SECRET", SECRET), ("JWT_SECRET_FILE", file.path())] {
+        let message = refusal(&[key, ("AUTH_DISABLED", "true")]);
+        assert!(
+            message.contains("AUTH_DISABLED") && message.contains("contradicts"),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn a_short_or_unreadable_secret_is_refused_naming_its_variable() {
+    let message = refusal(&[("JWT_SECRET", "too short")]);
+    assert!(
+        message.contains("JWT_SECRET") && message.contains("at least 32"),
+        "{message}"
+    );
+    // 31 characters and the newline an editor adds: still too short.
+    let file = SecretFile::new("short", &format!("{}\n", "x".repeat(31)));
+    let message = refusal(&[("JWT_SECRET_FILE", file.path())]);
+    assert!(
+        message.contains("JWT_SECRET_FILE") && message.contains("31 bytes"),
+        "{message}"
+    );
+    let message = refusal(&[("JWT_SECRET_FILE", "/nonexistent/recordshop-secret")]);
+    assert!(
+        message.contains("JWT_SECRET_FILE") && message.contains("/nonexistent"),
+        "{message}"
+    );
+}
+
+#[test]
+fn the_secret_file_is_the_same_key_as_the_variable_without_its_trailing_newline() {
+    let file = SecretFile::new("newline", &format!("{SECRET}\r\n"));
+    let from_file = config(&[("JWT_SECRET_FILE", file.path())]);
+    let from_var = config(&[("JWT_SECRET", SECRET)]);
+    let token = keys_of(&from_file)
+        .mint(&Principal::staff(), Duration::from_secs(60))
+        .unwrap();
+    assert_eq!(keys_of(&from_var).verify(&token), Ok(Principal::staff()));
+}
+
+#[test]
+fn debug_output_never_shows_the_signing_secret() {
+    let shown = format!("{:?}", config(&[("JWT_SECRET", SECRET)]));
+    assert!(!shown.contains(SECRET), "{shown}");
+    assert!(shown.contains("auth: \"enabled"), "{shown}");
 }
 
 #[test]

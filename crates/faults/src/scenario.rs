@@ -1,0 +1,600 @@
+//! The scenarios: each on a database and server of its own, each ending
+//! with the database checked once the server has stopped.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::ValueEnum;
+use futures_util::future::join_all;
+use tokio::time::{Instant, sleep, timeout};
+use uuid::Uuid;
+
+use crate::READY_WITHIN;
+use crate::api::{Api, Outcome};
+use crate::check::{self, Check};
+use crate::database::{self, PgControl};
+use crate::load::{Load, Record, Tally, percentile};
+use crate::report::Row;
+use crate::server::{self, Launch, Server};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Scenario {
+    /// 50 concurrent purchases with one Idempotency-Key.
+    Storm,
+    /// SIGKILL of the server under load, then a restart.
+    Kill,
+    /// PostgreSQL stopped under load, then started again.
+    Outage,
+    /// SIGTERM under load.
+    Sigterm,
+}
+
+impl Scenario {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Storm => "storm",
+            Self::Kill => "kill",
+            Self::Outage => "outage",
+            Self::Sigterm => "sigterm",
+        }
+    }
+}
+
+/// How long each phase lasts.
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    /// Load before the fault.
+    pub warmup: Duration,
+    /// Load once the service is back.
+    pub after: Duration,
+    /// How long PostgreSQL stays down.
+    pub outage: Duration,
+}
+
+impl Timing {
+    pub fn new(quick: bool) -> Self {
+        if quick {
+            Self {
+                warmup: Duration::from_secs(1),
+                after: Duration::from_secs(1),
+                outage: Duration::from_secs(2),
+            }
+        } else {
+            Self {
+                warmup: Duration::from_secs(3),
+                after: Duration::from_secs(2),
+                outage: Duration::from_secs(3),
+            }
+        }
+    }
+}
+
+/// Requests with one key in the storm.
+const STORM: usize = 50;
+/// Stock of the disc the load buys from: never sold out.
+const STOCK: i64 = 1_000_000;
+/// The server's shutdown grace (crates/server), and the slack allowed on top.
+const SERVER_GRACE: Duration = Duration::from_secs(5);
+const EXIT_SLACK: Duration = Duration::from_secs(1);
+/// The pool's default wait (`DB_POOL_TIMEOUT_MS`) bounds an answer during
+/// an outage; the slack covers scheduling on a busy machine.
+const OUTAGE_ANSWER_BOUND: Duration = Duration::from_millis(2500);
+/// Once PostgreSQL is back, a 201 must come within this long.
+const RECOVERY_BOUND: Duration = Duration::from_secs(10);
+/// No scenario may take longer than this, whatever hangs.
+const SCENARIO_BOUND: Duration = Duration::from_secs(120);
+/// How long a server stopped after a scenario gets before SIGKILL.
+const STOP_WITHIN: Duration = Duration::from_secs(10);
+
+pub struct Ctx {
+    pub admin_url: String,
+    pub server_bin: PathBuf,
+    pub pg: Option<PgControl>,
+    pub timing: Timing,
+    pub clients: usize,
+    pub logs: PathBuf,
+    /// Tells this suite's databases from any other's.
+    pub tag: String,
+}
+
+/// Every scenario under every strategy, one after the other.
+pub async fn suite(ctx: &Ctx, scenarios: &[Scenario], strategies: &[String]) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for &scenario in scenarios {
+        for strategy in strategies {
+            println!("--- {} · {strategy}", scenario.name());
+            let started = Instant::now();
+            let row = run_one(ctx, scenario, strategy).await;
+            println!(
+                "    {} in {:.1} s: {}",
+                if row.pass { "PASS" } else { "FAIL" },
+                started.elapsed().as_secs_f64(),
+                row.notes.join("; ")
+            );
+            rows.push(row);
+        }
+    }
+    rows
+}
+
+/// One scenario under one strategy. Never fails: what went wrong is in the
+/// row.
+async fn run_one(ctx: &Ctx, scenario: Scenario, strategy: &str) -> Row {
+    let mut row = Row {
+        scenario: scenario.name(),
+        strategy: strategy.to_owned(),
+        ..Row::default()
+    };
+    let name = database::database_name(scenario.name(), strategy, &ctx.tag);
+    let url = match database::create(&ctx.admin_url, &name).await {
+        Ok(url) => url,
+        Err(error) => {
+            row.notes.push(format!("error: {error:#}"));
+            return row;
+        }
+    };
+    let exercised = timeout(
+        SCENARIO_BOUND,
+        exercise(ctx, scenario, strategy, &name, &url, &mut row),
+    )
+    .await;
+    match exercised {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => fail(&mut row, format!("error: {error:#}")),
+        Err(_) => fail(&mut row, format!("timed out after {SCENARIO_BOUND:?}")),
+    }
+    if let Some(pg) = &ctx.pg {
+        // An outage cut short must not leave the next scenario without a
+        // database.
+        if let Err(error) = pg.ensure_started().await {
+            fail(&mut row, format!("PostgreSQL did not come back: {error:#}"));
+        }
+    }
+    if let Err(error) = database::drop(&ctx.admin_url, &name).await {
+        eprintln!("faults: warning: {error:#}");
+    }
+    row
+}
+
+fn fail(row: &mut Row, note: String) {
+    row.pass = false;
+    row.notes.push(note);
+}
+
+/// A started server over a fresh database, with a stocked disc and a
+/// customer made through the API.
+struct Fixture {
+    launch: Launch,
+    api: Api,
+    customer: Uuid,
+    disc: Uuid,
+}
+
+async fn fixture(
+    ctx: &Ctx,
+    strategy: &str,
+    name: &str,
+    url: &str,
+    connections: usize,
+) -> anyhow::Result<(Fixture, Server)> {
+    let port = server::free_port()?;
+    let log = ctx.logs.join(format!("{name}.log"));
+    server::new_log(&log)?;
+    let launch = Launch {
+        bin: ctx.server_bin.clone(),
+        database_url: url.to_owned(),
+        strategy: strategy.to_owned(),
+        port,
+        secret: format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple()),
+        log,
+    };
+    let token = launch.staff_token().await?;
+    let api = Api::new(port, &token, connections)?;
+    let mut server = launch.start()?;
+    server.wait_ready(&api, READY_WITHIN).await?;
+    let disc = api.create_disc(STOCK).await?;
+    // Unique in the database; documents are at most 32 characters.
+    let customer = api
+        .create_customer(&Uuid::new_v4().simple().to_string()[..16])
+        .await?;
+    Ok((
+        Fixture {
+            launch,
+            api,
+            customer,
+            disc,
+        },
+        server,
+    ))
+}
+
+async fn exercise(
+    ctx: &Ctx,
+    scenario: Scenario,
+    strategy: &str,
+    name: &str,
+    url: &str,
+    row: &mut Row,
+) -> anyhow::Result<()> {
+    // The storm opens one connection per request.
+    let connections = ctx.clients.max(STORM) + 8;
+    let (fixture, server) = fixture(ctx, strategy, name, url, connections).await?;
+    row.pass = true;
+    match scenario {
+        Scenario::Storm => storm(&fixture, server, url, row).await,
+        Scenario::Kill => kill(ctx, &fixture, server, url, row).await,
+        Scenario::Outage => outage(ctx, &fixture, server, url, row).await,
+        Scenario::Sigterm => sigterm(ctx, &fixture, server, url, row).await,
+    }
+}
+
+/// The checks every scenario shares: no answered order missing, no more
+/// orders than answers allow, the invariant, and no 5xx but 503.
+fn judge(row: &mut Row, tally: &Tally, check: &Check) {
+    row.requests = tally.requests;
+    row.created = tally.created;
+    row.orders_in_db = Some(check.confirmed_orders);
+    row.invariant = Some(check.invariant_holds());
+    if !check.invariant_holds() {
+        fail(
+            row,
+            format!(
+                "invariant broken on {} disc(s): {}",
+                check.negative.max(check.unbalanced),
+                check.examples.join(", ")
+            ),
+        );
+    }
+    if check.missing > 0 {
+        fail(
+            row,
+            format!(
+                "LOST: {} order(s) answered 201 are not in the database",
+                check.missing
+            ),
+        );
+    }
+    if tally.created_without_id > 0 {
+        fail(
+            row,
+            format!(
+                "{} 201 answer(s) without an order id",
+                tally.created_without_id
+            ),
+        );
+    }
+    // Distinct orders, not 201 answers: a replay answers 201 with an order
+    // an earlier answer already named.
+    let distinct: std::collections::HashSet<_> = tally.orders.iter().collect();
+    let created = i64::try_from(distinct.len()).unwrap_or(i64::MAX);
+    let unknown = i64::try_from(tally.unknown).unwrap_or(i64::MAX);
+    if check.confirmed_orders < created || check.confirmed_orders > created + unknown {
+        fail(
+            row,
+            format!(
+                "orders in the database ({}) outside orders answered 201 ({created}) … those + unanswered ({})",
+                check.confirmed_orders,
+                created + unknown
+            ),
+        );
+    }
+    if tally.server_errors > 0 {
+        fail(
+            row,
+            format!("{} answer(s) 5xx other than 503", tally.server_errors),
+        );
+    }
+}
+
+async fn stop(server: Server, row: &mut Row) -> anyhow::Result<()> {
+    let exit = server.terminate(STOP_WITHIN).await?;
+    if exit.killed || !exit.status.success() {
+        fail(
+            row,
+            format!(
+                "the server did not stop cleanly on SIGTERM: {} after {} ms",
+                describe_exit(exit.status),
+                exit.took.as_millis()
+            ),
+        );
+    }
+    Ok(())
+}
+
+async fn storm(fixture: &Fixture, server: Server, url: &str, row: &mut Row) -> anyhow::Result<()> {
+    let key = Uuid::new_v4();
+    let outcomes =
+        join_all((0..STORM).map(|_| fixture.api.purchase(fixture.customer, fixture.disc, key)))
+            .await;
+    stop(server, row).await?;
+    let tally = Tally::of(&outcomes);
+    let check = check::run(url, &tally.orders).await?;
+    judge(row, &tally, &check);
+    let mut ids = tally.orders.clone();
+    ids.sort();
+    ids.dedup();
+    let originals = outcomes
+        .iter()
+        .filter(|outcome| matches!(outcome, Outcome::Answered(a) if a.status == 201 && !a.replayed))
+        .count();
+    row.notes.push(format!("answers: {}", tally.answers()));
+    row.notes.push(format!(
+        "order ids: {}, replays: {}",
+        ids.len(),
+        tally.created.saturating_sub(originals)
+    ));
+    if tally.created != STORM {
+        fail(
+            row,
+            format!("{} of {STORM} answers were not 201", STORM - tally.created),
+        );
+    }
+    if ids.len() > 1 {
+        fail(row, format!("DUPLICATE: one key made {} orders", ids.len()));
+    }
+    if check.confirmed_orders != 1 {
+        fail(
+            row,
+            format!(
+                "one key must make exactly one order; the database has {}",
+                check.confirmed_orders
+            ),
+        );
+    }
+    if tally.created == STORM && originals != 1 {
+        fail(
+            row,
+            format!("{originals} answers lack Idempotent-Replayed: true; only the first may"),
+        );
+    }
+    Ok(())
+}
+
+async fn kill(
+    ctx: &Ctx,
+    fixture: &Fixture,
+    server: Server,
+    url: &str,
+    row: &mut Row,
+) -> anyhow::Result<()> {
+    let load = Load::start(&fixture.api, ctx.clients, fixture.customer, fixture.disc);
+    sleep(ctx.timing.warmup).await;
+    let killed_at = load.elapsed();
+    server.kill9().await?;
+    let mut server = fixture.launch.start()?;
+    let restarted = server.wait_ready(&fixture.api, READY_WITHIN).await;
+    let back_at = load.elapsed();
+    if restarted.is_ok() {
+        sleep(ctx.timing.after).await;
+    }
+    let records = load.finish().await;
+    stop(server, row).await?;
+    let ready_after = restarted.context("restarting the server after SIGKILL")?;
+
+    let tally = Tally::of(records.iter().map(|record| &record.outcome));
+    let check = check::run(url, &tally.orders).await?;
+    judge(row, &tally, &check);
+    let after_restart = created_in(&records, back_at, Duration::MAX);
+    let committed = check.confirmed_orders - i64::try_from(tally.created).unwrap_or(i64::MAX);
+    row.notes.push(format!(
+        "killed at {:.1} s; in flight at kill: {} ({committed} committed unanswered)",
+        killed_at.as_secs_f64(),
+        tally.unknown
+    ));
+    row.notes.push(format!(
+        "restarted, ready in {} ms; 201s after restart: {after_restart}",
+        ready_after.as_millis()
+    ));
+    row.notes.push(format!("answers: {}", tally.answers()));
+    if after_restart == 0 {
+        fail(row, "no purchase succeeded after the restart".to_owned());
+    }
+    Ok(())
+}
+
+async fn outage(
+    ctx: &Ctx,
+    fixture: &Fixture,
+    server: Server,
+    url: &str,
+    row: &mut Row,
+) -> anyhow::Result<()> {
+    let pg = ctx
+        .pg
+        .as_ref()
+        .context("the outage scenario needs --pg-ctl, --pg-data and --pg-log")?;
+    let api = &fixture.api;
+    let load = Load::start(api, ctx.clients, fixture.customer, fixture.disc);
+    sleep(ctx.timing.warmup).await;
+    let stopped = pg.stop_fast().await;
+    let down_at = load.elapsed();
+    let mut live = Vec::new();
+    let mut ready = Vec::new();
+    if stopped.is_ok() {
+        let until = Instant::now() + ctx.timing.outage;
+        while Instant::now() < until {
+            live.push(api.status("/health").await);
+            ready.push(api.status("/health/ready").await);
+            sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let up_from = load.elapsed();
+    let started = pg.start().await;
+    let up_at = load.elapsed();
+    let deadline = Instant::now() + RECOVERY_BOUND;
+    let recovered = loop {
+        if load.created_after(up_at) {
+            break Some(load.elapsed().saturating_sub(up_at));
+        }
+        if started.is_err() || Instant::now() >= deadline {
+            break None;
+        }
+        sleep(Duration::from_millis(20)).await;
+    };
+    sleep(ctx.timing.after).await;
+    let records = load.finish().await;
+    stop(server, row).await?;
+    stopped.context("stopping PostgreSQL")?;
+    started.context("starting PostgreSQL again")?;
+
+    let tally = Tally::of(records.iter().map(|record| &record.outcome));
+    let check = check::run(url, &tally.orders).await?;
+    judge(row, &tally, &check);
+
+    let during: Vec<&Record> = records
+        .iter()
+        .filter(|record| record.sent >= down_at && record.done <= up_from)
+        .collect();
+    let latencies: Vec<Duration> = during.iter().map(|record| record.latency()).collect();
+    let fast_503 = during
+        .iter()
+        .filter(|record| {
+            matches!(&record.outcome, Outcome::Answered(a)
+                if a.status == 503 && a.code.as_deref() == Some("unavailable") && a.retry_after)
+        })
+        .count();
+    let outage_tally = Tally::of(during.iter().map(|record| &record.outcome));
+    let (p99, max) = (
+        percentile(&latencies, 99.0),
+        latencies.iter().max().copied().unwrap_or_default(),
+    );
+    row.notes.push(format!(
+        "outage {:.1} s: {}",
+        (up_from - down_at).as_secs_f64(),
+        outage_tally.answers()
+    ));
+    row.notes.push(format!(
+        "outage p99/max {}/{} ms",
+        p99.as_millis(),
+        max.as_millis()
+    ));
+    let live_ok = live.iter().filter(|status| **status == Some(200)).count();
+    let ready_503 = ready.iter().filter(|status| **status == Some(503)).count();
+    row.notes.push(format!(
+        "/health 200 {live_ok}/{}, /health/ready 503 {ready_503}/{}",
+        live.len(),
+        ready.len()
+    ));
+    match recovered {
+        Some(after) => row
+            .notes
+            .push(format!("first 201 {} ms after restart", after.as_millis())),
+        None => fail(
+            row,
+            format!("no 201 within {RECOVERY_BOUND:?} of PostgreSQL's restart"),
+        ),
+    }
+    if during.is_empty() {
+        fail(row, "no answer during the outage".to_owned());
+    }
+    if fast_503 != during.len() {
+        fail(
+            row,
+            format!(
+                "{} answer(s) during the outage were not 503 unavailable with Retry-After",
+                during.len() - fast_503
+            ),
+        );
+    }
+    if max > OUTAGE_ANSWER_BOUND {
+        fail(
+            row,
+            format!(
+                "answers during the outage took up to {} ms (bound {} ms)",
+                max.as_millis(),
+                OUTAGE_ANSWER_BOUND.as_millis()
+            ),
+        );
+    }
+    if live.is_empty() || live_ok != live.len() || ready_503 != ready.len() {
+        fail(
+            row,
+            "/health must answer 200 and /health/ready 503 during the outage".to_owned(),
+        );
+    }
+    Ok(())
+}
+
+async fn sigterm(
+    ctx: &Ctx,
+    fixture: &Fixture,
+    server: Server,
+    url: &str,
+    row: &mut Row,
+) -> anyhow::Result<()> {
+    let load = Load::start(&fixture.api, ctx.clients, fixture.customer, fixture.disc);
+    sleep(ctx.timing.warmup).await;
+    let term_at = load.elapsed();
+    let exit = server
+        .terminate(SERVER_GRACE + EXIT_SLACK + EXIT_SLACK)
+        .await;
+    let records = load.finish().await;
+    let exit = exit?;
+
+    let tally = Tally::of(records.iter().map(|record| &record.outcome));
+    let check = check::run(url, &tally.orders).await?;
+    judge(row, &tally, &check);
+    let in_flight: Vec<&Record> = records
+        .iter()
+        .filter(|record| record.sent < term_at && record.done > term_at)
+        .collect();
+    let in_flight_tally = Tally::of(in_flight.iter().map(|record| &record.outcome));
+    let later = Tally::of(
+        records
+            .iter()
+            .filter(|record| record.sent >= term_at)
+            .map(|record| &record.outcome),
+    );
+    row.notes.push(format!(
+        "{} {} ms after SIGTERM",
+        describe_exit(exit.status),
+        exit.took.as_millis()
+    ));
+    row.notes.push(format!(
+        "in flight at SIGTERM: {} ({})",
+        in_flight.len(),
+        in_flight_tally.answers()
+    ));
+    row.notes.push(format!(
+        "sent after SIGTERM: {} (unanswered ones were never accepted: orders = 201s)",
+        later.answers()
+    ));
+    if exit.killed || !exit.status.success() {
+        fail(row, "the server did not exit 0 by itself".to_owned());
+    }
+    if exit.took > SERVER_GRACE + EXIT_SLACK {
+        fail(row, format!("took {} ms to exit", exit.took.as_millis()));
+    }
+    // Draining answers everything it accepted: no order may exist that
+    // its buyer was not told about.
+    if check.confirmed_orders != i64::try_from(tally.created).unwrap_or(i64::MAX) {
+        fail(
+            row,
+            format!(
+                "{} order(s) committed without their 201 reaching the buyer",
+                check.confirmed_orders - i64::try_from(tally.created).unwrap_or(0)
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// 201 answers to purchases sent within `[from, to)` (load clock).
+fn created_in(records: &[Record], from: Duration, to: Duration) -> usize {
+    records
+        .iter()
+        .filter(|record| record.sent >= from && record.sent < to)
+        .filter(|record| matches!(&record.outcome, Outcome::Answered(a) if a.status == 201))
+        .count()
+}
+
+/// `exited 0`, `killed by signal 9`.
+fn describe_exit(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited {code}"),
+        (None, Some(signal)) => format!("killed by signal {signal}"),
+        (None, None) => status.to_string(),
+    }
+}
