@@ -7,17 +7,10 @@
 use anyhow::Context;
 use serde::Serialize;
 
-use crate::cluster;
+pub use recordshop_postgres::ledger::DiscLedger;
+use recordshop_postgres::ledger::read_ledger;
 
-/// One disc's ledger.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DiscLedger {
-    pub disc: String,
-    pub quantity: i64,
-    pub confirmed_units: i64,
-    pub confirmed_orders: i64,
-    pub adjustments: i64,
-}
+use crate::cluster;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Check {
@@ -40,42 +33,12 @@ pub struct Check {
     pub pass: bool,
 }
 
-const LEDGER: &str = "
-    SELECT d.id::text,
-           d.quantity,
-           COALESCE(o.units, 0)::bigint,
-           COALESCE(o.orders, 0)::bigint,
-           COALESCE(a.delta, 0)::bigint
-      FROM discs d
-      LEFT JOIN (SELECT disc_id, SUM(quantity) AS units, COUNT(*) AS orders
-                   FROM purchase_orders
-                  WHERE status = 'confirmed'
-                  GROUP BY disc_id) o ON o.disc_id = d.id
-      LEFT JOIN (SELECT disc_id, SUM(delta) AS delta
-                   FROM stock_adjustments
-                  GROUP BY disc_id) a ON a.disc_id = d.id
-     ORDER BY d.id";
-
 /// Reads every disc's ledger from `database_url` and judges it.
 pub async fn run(database_url: &str, created: u64, unknown: u64) -> anyhow::Result<Check> {
     let client = cluster::connect(database_url).await?;
-    let rows = client
-        .query(LEDGER, &[])
+    let ledgers = read_ledger(&client)
         .await
         .context("reading the stock ledger")?;
-    let ledgers = rows
-        .iter()
-        .map(|row| {
-            Ok(DiscLedger {
-                disc: row.try_get(0)?,
-                quantity: row.try_get(1)?,
-                confirmed_units: row.try_get(2)?,
-                confirmed_orders: row.try_get(3)?,
-                adjustments: row.try_get(4)?,
-            })
-        })
-        .collect::<Result<Vec<_>, tokio_postgres::Error>>()
-        .context("decoding the stock ledger")?;
     Ok(evaluate(&ledgers, created, unknown))
 }
 
@@ -90,11 +53,8 @@ pub fn evaluate(ledgers: &[DiscLedger], created: u64, unknown: u64) -> Check {
         let balanced = ledger.quantity + ledger.confirmed_units == ledger.adjustments;
         negative_stock += usize::from(negative);
         unbalanced += usize::from(!balanced);
-        if (negative || !balanced) && examples.len() < EXAMPLES {
-            examples.push(format!(
-                "disc {}: stock {} + sold {} ≠ adjustments {}",
-                ledger.disc, ledger.quantity, ledger.confirmed_units, ledger.adjustments
-            ));
+        if !ledger.holds() && examples.len() < EXAMPLES {
+            examples.push(ledger.to_string());
         }
     }
     let confirmed_orders: i64 = ledgers.iter().map(|l| l.confirmed_orders).sum();

@@ -5,25 +5,9 @@
 use anyhow::Context;
 use uuid::Uuid;
 
-use crate::database;
+use recordshop_postgres::ledger::read_ledger;
 
-/// Per disc: stock, confirmed units and orders, and the ledger of initial
-/// stock and restocks (`stock_adjustments`).
-const LEDGER: &str = "
-    SELECT d.id::text,
-           d.quantity,
-           COALESCE(o.units, 0)::bigint,
-           COALESCE(o.orders, 0)::bigint,
-           COALESCE(a.delta, 0)::bigint
-      FROM discs d
-      LEFT JOIN (SELECT disc_id, SUM(quantity) AS units, COUNT(*) AS orders
-                   FROM purchase_orders
-                  WHERE status = 'confirmed'
-                  GROUP BY disc_id) o ON o.disc_id = d.id
-      LEFT JOIN (SELECT disc_id, SUM(delta) AS delta
-                   FROM stock_adjustments
-                  GROUP BY disc_id) a ON a.disc_id = d.id
-     ORDER BY d.id";
+use crate::database;
 
 const CONFIRMED_AMONG: &str =
     "SELECT count(*) FROM purchase_orders WHERE id = ANY($1) AND status = 'confirmed'";
@@ -38,6 +22,9 @@ pub struct Check {
     /// A few offending discs, for the notes.
     pub examples: Vec<String>,
     pub confirmed_orders: i64,
+    /// Distinct orders answered 201: a replay names an order an earlier
+    /// answer already named.
+    pub answered_orders: usize,
     /// Orders answered 201 that are not in the database as confirmed.
     pub missing: usize,
 }
@@ -52,29 +39,20 @@ impl Check {
 /// Reads the ledger of `database_url` and looks for the `answered` orders.
 pub async fn run(database_url: &str, answered: &[Uuid]) -> anyhow::Result<Check> {
     let client = database::connect(database_url).await?;
-    let rows = client
-        .query(LEDGER, &[])
+    let ledgers = read_ledger(&client)
         .await
         .context("reading the stock ledger")?;
     let mut check = Check {
-        discs: rows.len(),
+        discs: ledgers.len(),
         ..Check::default()
     };
-    for row in &rows {
-        let disc: String = row.try_get(0)?;
-        let quantity: i64 = row.try_get(1)?;
-        let units: i64 = row.try_get(2)?;
-        let orders: i64 = row.try_get(3)?;
-        let ledger: i64 = row.try_get(4)?;
-        check.confirmed_orders += orders;
-        let negative = quantity < 0;
-        let balanced = quantity + units == ledger;
-        check.negative += usize::from(negative);
-        check.unbalanced += usize::from(!balanced);
-        if (negative || !balanced) && check.examples.len() < 3 {
-            check.examples.push(format!(
-                "disc {disc}: stock {quantity} + sold {units} ≠ stocked {ledger}"
-            ));
+    for ledger in &ledgers {
+        check.confirmed_orders += ledger.confirmed_orders;
+        check.negative += usize::from(ledger.quantity < 0);
+        check.unbalanced +=
+            usize::from(ledger.quantity + ledger.confirmed_units != ledger.adjustments);
+        if !ledger.holds() && check.examples.len() < 3 {
+            check.examples.push(ledger.to_string());
         }
     }
     let ids = answered.to_vec();
@@ -83,13 +61,15 @@ pub async fn run(database_url: &str, answered: &[Uuid]) -> anyhow::Result<Check>
         .await
         .context("looking up the answered orders")?
         .try_get(0)?;
-    // Ids are unique per order, so a shortfall is a lost order.
-    let distinct = {
+    check.answered_orders = {
         let mut ids = ids;
         ids.sort();
         ids.dedup();
         ids.len()
     };
-    check.missing = distinct.saturating_sub(usize::try_from(found).unwrap_or(0));
+    // Ids are unique per order, so a shortfall is a lost order.
+    check.missing = check
+        .answered_orders
+        .saturating_sub(usize::try_from(found).unwrap_or(0));
     Ok(check)
 }

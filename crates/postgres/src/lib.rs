@@ -19,6 +19,7 @@ mod discs;
 mod error;
 mod health;
 mod idempotency;
+pub mod ledger;
 mod migrate;
 mod orders;
 mod pool;
