@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::anyhow;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
+use recordshop_postgres::ConcurrencyStrategy;
 
 use crate::report::{Experiment, RunReport};
 use crate::scenario::Scenario;
@@ -86,7 +87,7 @@ fn orders_chart(experiment: &Experiment) -> Bars {
         .iter()
         .enumerate()
         .map(|(i, strategy)| BarSeries {
-            name: strategy.clone(),
+            name: strategy.to_string(),
             color: color(i),
             values: experiment
                 .scenarios
@@ -145,7 +146,7 @@ fn latency_chart(scenario: Scenario, runs: &[&RunReport]) -> Bars {
     Bars {
         title: format!("Response time percentiles, {}", scenario.name()),
         y_desc: "milliseconds".into(),
-        groups: runs.iter().map(|r| r.strategy.clone()).collect(),
+        groups: runs.iter().map(|r| r.strategy.to_string()).collect(),
         series: vec![
             percentile("p50", RGBColor(107, 174, 214), |l| l.p50_ms),
             percentile("p90", RGBColor(33, 113, 181), |l| l.p90_ms),
@@ -276,7 +277,7 @@ fn draw_timeline(
     path: &Path,
     scenario: Scenario,
     runs: &[&RunReport],
-    strategies: &[String],
+    strategies: &[ConcurrencyStrategy],
 ) -> anyhow::Result<()> {
     let root = SVGBackend::new(path, (960, 720)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_error)?;
@@ -287,7 +288,7 @@ fn draw_timeline(
             let summary = run.summary.as_ref()?;
             let index = strategies.iter().position(|s| s == &run.strategy)?;
             Some((
-                run.strategy.clone(),
+                run.strategy.to_string(),
                 color(index),
                 full_seconds(&summary.timeline, summary.elapsed_s),
             ))
@@ -429,7 +430,7 @@ mod tests {
         use crate::stats::{Latency, Summary};
         let run = |scenario, strategy: &str, rate: f64, p99: f64| RunReport {
             scenario,
-            strategy: strategy.into(),
+            strategy: strategy.parse().unwrap(),
             database: "exp_x".into(),
             clients: 32,
             duration_s: 10.0,
@@ -476,7 +477,11 @@ mod tests {
             finished_at: None,
             command: Vec::new(),
             cores: 2,
-            strategies: vec!["pessimistic".into(), "optimistic".into(), "batched".into()],
+            strategies: vec![
+                ConcurrencyStrategy::Pessimistic,
+                ConcurrencyStrategy::Optimistic,
+                ConcurrencyStrategy::Batched,
+            ],
             scenarios: vec![Scenario::Launch, Scenario::Hot, Scenario::Spread],
             plans: Vec::new(),
             ceilings: vec![

@@ -13,9 +13,9 @@ use serde::Serialize;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until, timeout_at};
 
-use crate::api::{Api, Request};
 use crate::prep::Prepared;
 use crate::scenario::Plan;
+use recordshop_harness::api::{Api, Request};
 
 /// Counters the progress display reads while the load runs.
 #[derive(Debug, Default)]
@@ -60,7 +60,7 @@ impl Sample {
 #[derive(Clone, Debug, Default)]
 pub struct RunLog {
     pub samples: Vec<Sample>,
-    /// Answers by [`crate::api::Answer::label`].
+    /// Answers by [`recordshop_harness::api::Reply::label`].
     pub labels: BTreeMap<String, u64>,
     /// Requests abandoned at the deadline, and how many were purchases.
     pub in_flight: u64,

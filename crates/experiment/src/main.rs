@@ -3,15 +3,17 @@
 //! the database afterwards, measures the database's own ceilings with
 //! pgbench, and reports (text, JSON, SVG charts).
 //!
+//! Clusters, databases, servers, the API client and the ledger's verdict
+//! come from the harness (`crates/harness`). Without `--admin-url` the
+//! tool starts a scratch cluster with durability on and removes it at the
+//! end:
+//!
 //! ```text
-//! experiment --admin-url postgres://postgres@127.0.0.1:55432/postgres \
-//!     --server-bin target/release/recordshop --strategies pessimistic,optimistic --quick
+//! experiment --server-bin target/release/recordshop --strategies pessimistic,optimistic --quick
 //! ```
 
-mod api;
 mod charts;
 mod check;
-mod cluster;
 mod load;
 mod pgbench;
 mod prep;
@@ -19,15 +21,17 @@ mod progress;
 mod report;
 mod run;
 mod scenario;
-mod server;
 mod stats;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::str::FromStr;
 use std::time::Duration;
 
-use anyhow::bail;
 use clap::Parser;
+use recordshop_harness::postgres::{DatabaseUrl, Durability, Scratch};
+use recordshop_harness::{interrupt, say};
+use recordshop_postgres::ConcurrencyStrategy;
 
 use crate::scenario::{Scenario, Sizing};
 
@@ -37,21 +41,19 @@ use crate::scenario::{Scenario, Sizing};
 #[command(name = "experiment", version)]
 struct Args {
     /// A PostgreSQL URL allowed to create databases; every run gets a fresh
-    /// `exp_…` database on that server, dropped afterwards.
-    #[arg(long, env = "EXPERIMENT_ADMIN_URL")]
-    admin_url: String,
+    /// `exp_…` database on that server, dropped afterwards. Without it a
+    /// scratch cluster with durability on is started and removed at the end.
+    #[arg(long, env = "EXPERIMENT_ADMIN_URL", hide_env_values = true)]
+    admin_url: Option<DatabaseUrl>,
 
-    /// The release server binary (`recordshop`), started once per run.
-    #[arg(long, default_value = "target/release/recordshop")]
-    server_bin: PathBuf,
+    /// The release server binary (`recordshop`), started once per run
+    /// [default: the workspace's target/release/recordshop].
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
 
-    /// Where PostgreSQL's `pgbench` lives.
-    #[arg(long, default_value = "/usr/lib/postgresql/15/bin")]
-    pg_bin_dir: PathBuf,
-
-    /// Values of CONCURRENCY_STRATEGY to compare, passed to the server as is.
-    #[arg(long, value_delimiter = ',', default_value = "pessimistic,optimistic,atomic,batched", value_parser = parse_strategy)]
-    strategies: Vec<String>,
+    /// Values of CONCURRENCY_STRATEGY to compare.
+    #[arg(long, value_delimiter = ',', default_value = "pessimistic,optimistic,atomic,batched", value_parser = ConcurrencyStrategy::from_str)]
+    strategies: Vec<ConcurrencyStrategy>,
 
     /// Scenarios to run, in this order.
     #[arg(
@@ -64,7 +66,7 @@ struct Args {
 
     /// Load duration of every scenario, e.g. `60s`, `2m`, `1500ms`
     /// [default: 60s, or 5s with --quick].
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = humantime::parse_duration)]
     duration: Option<Duration>,
 
     /// Clients of the closed-loop and mixed scenarios [default: 32].
@@ -96,7 +98,7 @@ struct Args {
     /// strategy and its ceiling run equally long: a single hot row slows
     /// down as its versions and the order indexes grow, and a shorter
     /// ceiling run would flatter the ceiling].
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = humantime::parse_duration)]
     pgbench_duration: Option<Duration>,
 
     /// Extra environment for the server, e.g. `--server-env DB_POOL_SIZE=16`.
@@ -104,24 +106,44 @@ struct Args {
     server_env: Vec<(String, String)>,
 
     /// How long a server may take to answer /health/ready.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     ready_timeout: Duration,
 }
 
 const QUICK_PGBENCH: Duration = Duration::from_secs(3);
+/// Room for a server's pool, pgbench's clients and the checks at once.
+const CLUSTER_SETTINGS: &[&str] = &["max_connections=200", "shared_buffers=256MB"];
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    if let Err(error) = interrupt::install() {
+        say!("{error:#}");
+        return ExitCode::from(2);
+    }
+    let given = args.admin_url.clone();
     let settings = settings(args);
-    match run::run(settings).await {
+    // Owned here, so it is removed after the last run however it ended.
+    let (admin_url, scratch) = match given {
+        Some(url) => (url, None),
+        None => match Scratch::start(Durability::Durable, CLUSTER_SETTINGS) {
+            Ok(scratch) => (scratch.cluster().admin_url(), Some(scratch)),
+            Err(error) => {
+                say!("{error:#}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let outcome = run::run(settings, admin_url).await;
+    drop(scratch);
+    match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => {
-            eprintln!("experiment: some run failed or broke the invariant (see above)");
+            say!("some run failed or broke the invariant (see above)");
             ExitCode::from(1)
         }
         Err(error) => {
-            eprintln!("experiment: {error:#}");
+            say!("{error:#}");
             ExitCode::from(2)
         }
     }
@@ -141,7 +163,7 @@ fn settings(args: Args) -> run::Settings {
             args.duration.unwrap_or(scenario::DEFAULT_DURATION)
         })
     });
-    let mut strategies: Vec<String> = Vec::new();
+    let mut strategies: Vec<ConcurrencyStrategy> = Vec::new();
     for strategy in args.strategies {
         if !strategies.contains(&strategy) {
             strategies.push(strategy);
@@ -158,9 +180,9 @@ fn settings(args: Args) -> run::Settings {
             .join(chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string())
     });
     run::Settings {
-        admin_url: args.admin_url,
-        server_bin: args.server_bin,
-        pg_bin_dir: args.pg_bin_dir,
+        server_bin: args
+            .server_bin
+            .unwrap_or_else(|| recordshop_harness::target_dir().join("release/recordshop")),
         strategies,
         scenarios,
         sizing,
@@ -173,49 +195,10 @@ fn settings(args: Args) -> run::Settings {
     }
 }
 
-/// A strategy name as the server reads it: letters, digits, `_` and `-`.
-fn parse_strategy(value: &str) -> anyhow::Result<String> {
-    let value = value.trim();
-    if value.is_empty() || value.len() > 40 {
-        bail!("a strategy name has 1 to 40 characters");
-    }
-    if !value
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
-        bail!("{value:?}: a strategy name has letters, digits, `_` and `-` only");
-    }
-    Ok(value.to_owned())
-}
-
-/// `90`, `90s`, `1500ms`, `2m`, `1h`: a plain number is seconds.
-fn parse_duration(value: &str) -> anyhow::Result<Duration> {
-    let value = value.trim();
-    let split = value
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(value.len());
-    let (number, unit) = value.split_at(split);
-    let number: f64 = match number.parse() {
-        Ok(n) if f64::is_finite(n) && n > 0.0 => n,
-        _ => bail!("{value:?} is not a duration like 60s, 1500ms or 2m"),
-    };
-    let seconds = match unit.trim() {
-        "" | "s" | "sec" | "secs" => number,
-        "ms" => number / 1000.0,
-        "m" | "min" => number * 60.0,
-        "h" => number * 3600.0,
-        other => bail!("unknown duration unit {other:?} (use ms, s, m or h)"),
-    };
-    if seconds > 24.0 * 3600.0 {
-        bail!("{value:?} is longer than a day");
-    }
-    Ok(Duration::from_secs_f64(seconds))
-}
-
 fn parse_env_pair(value: &str) -> anyhow::Result<(String, String)> {
     match value.split_once('=') {
         Some((key, val)) if !key.is_empty() => Ok((key.to_owned(), val.to_owned())),
-        _ => bail!("{value:?} is not KEY=VALUE"),
+        _ => anyhow::bail!("{value:?} is not KEY=VALUE"),
     }
 }
 
@@ -224,26 +207,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations_read_like_siege_and_humans_write_them() {
-        assert_eq!(parse_duration("60s").unwrap(), Duration::from_secs(60));
-        assert_eq!(parse_duration("60").unwrap(), Duration::from_secs(60));
-        assert_eq!(
-            parse_duration("1500ms").unwrap(),
-            Duration::from_millis(1500)
-        );
-        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-        assert_eq!(parse_duration("0.5s").unwrap(), Duration::from_millis(500));
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("5 parsecs").is_err());
-        assert!(parse_duration("").is_err());
-        assert!(parse_duration("48h").is_err());
-    }
-
-    #[test]
-    fn strategies_are_plain_names() {
-        assert_eq!(parse_strategy(" batched ").unwrap(), "batched");
-        assert!(parse_strategy("").is_err());
-        assert!(parse_strategy("a;b").is_err());
+    fn strategies_and_durations_are_checked_as_they_are_read() {
+        assert!(Args::try_parse_from(["experiment", "--strategies", "batched,yolo"]).is_err());
+        assert!(Args::try_parse_from(["experiment", "--duration", "5 parsecs"]).is_err());
+        let args = Args::try_parse_from(["experiment", "--duration", "1500ms"]).unwrap();
+        assert_eq!(args.duration, Some(Duration::from_millis(1500)));
     }
 
     #[test]
@@ -254,8 +222,6 @@ mod tests {
             "postgres://postgres@127.0.0.1:5432/postgres",
             "--server-bin",
             "target/release/recordshop",
-            "--pg-bin-dir",
-            "/usr/lib/postgresql/15/bin",
             "--strategies",
             "pessimistic,optimistic,atomic,pessimistic",
             "--scenarios",
@@ -269,7 +235,14 @@ mod tests {
         ])
         .unwrap();
         let settings = settings(args);
-        assert_eq!(settings.strategies, ["pessimistic", "optimistic", "atomic"]);
+        assert_eq!(
+            settings.strategies,
+            [
+                ConcurrencyStrategy::Pessimistic,
+                ConcurrencyStrategy::Optimistic,
+                ConcurrencyStrategy::Atomic
+            ]
+        );
         assert_eq!(settings.scenarios, [Scenario::Hot, Scenario::Spread]);
         assert_eq!(settings.sizing.clients, Some(16));
         // A ceiling runs as long as the load it is compared with.
@@ -280,13 +253,11 @@ mod tests {
     #[test]
     fn quick_shortens_pgbench_too() {
         let args =
-            Args::try_parse_from(["experiment", "--admin-url", "postgres://x", "--quick"]).unwrap();
+            Args::try_parse_from(["experiment", "--admin-url", "postgres://x@h/db", "--quick"])
+                .unwrap();
         let settings = settings(args);
         assert_eq!(settings.pgbench_duration, Some(QUICK_PGBENCH));
         assert_eq!(settings.scenarios.len(), 4);
-        assert_eq!(
-            settings.strategies,
-            ["pessimistic", "optimistic", "atomic", "batched"]
-        );
+        assert_eq!(settings.strategies, ConcurrencyStrategy::ALL);
     }
 }

@@ -7,13 +7,13 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use recordshop_harness::postgres::{Admin, DatabaseName, DatabaseUrl, connect};
+use recordshop_postgres::ConcurrencyStrategy;
 use serde::Serialize;
 use tokio::process::Command;
 use tokio::time::timeout;
 
-use crate::cluster::{self, Cluster};
 use crate::scenario::{Scenario, UNLIMITED_STOCK};
-use crate::server;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -54,12 +54,12 @@ pub fn shapes_for(scenario: Scenario) -> &'static [Shape] {
     }
 }
 
-/// The ceiling a strategy is compared with. Strategies are plain names, so
-/// any strategy other than `pessimistic` is compared with the single
-/// statement, the best one round trip per order can do.
-pub fn ceiling_for(strategy: &str, scenario: Scenario) -> Option<Shape> {
+/// The ceiling a strategy is compared with: `pessimistic` its own shape,
+/// every other strategy the single statement, the best one round trip per
+/// order can do.
+pub fn ceiling_for(strategy: ConcurrencyStrategy, scenario: Scenario) -> Option<Shape> {
     match (scenario, strategy) {
-        (Scenario::Hot, "pessimistic") => Some(Shape::Pessimistic),
+        (Scenario::Hot, ConcurrencyStrategy::Pessimistic) => Some(Shape::Pessimistic),
         (Scenario::Hot, _) => Some(Shape::SingleStatement),
         (Scenario::Spread, _) => Some(Shape::SingleStatementSpread),
         _ => None,
@@ -80,8 +80,7 @@ pub struct Ceiling {
 
 /// What to run pgbench with.
 pub struct Bench<'a> {
-    pub pg_bin_dir: &'a Path,
-    pub server_bin: &'a Path,
+    pub pgbench: PathBuf,
     /// Scripts, outputs and logs go here.
     pub dir: &'a Path,
     pub clients: usize,
@@ -91,7 +90,7 @@ pub struct Bench<'a> {
 
 /// Measures every shape of `scenario` on one scratch database.
 pub async fn measure(
-    cluster: &Cluster,
+    admin: &Admin,
     bench: &Bench<'_>,
     scenario: Scenario,
     tag: &str,
@@ -100,34 +99,29 @@ pub async fn measure(
     if shapes.is_empty() {
         return Ok(Vec::new());
     }
-    let name = cluster::database_name(scenario.name(), "pgbench", tag);
-    let url = cluster.create_database(&name).await?;
+    let name = DatabaseName::scratch("exp", &[scenario.name(), "pgbench"], tag)?;
+    let url = admin.create(&name).await?;
     let measured = measure_on(&url, bench, scenario, shapes).await;
     if !bench.keep {
-        cluster.drop_database(&name).await?;
+        admin.drop_database(&name).await?;
     }
     measured
 }
 
 async fn measure_on(
-    url: &str,
+    url: &DatabaseUrl,
     bench: &Bench<'_>,
     scenario: Scenario,
     shapes: &[Shape],
 ) -> anyhow::Result<Vec<Ceiling>> {
-    let stem = format!("{}-pgbench", scenario.name());
-    server::migrate(
-        bench.server_bin,
-        url,
-        &bench.dir.join(format!("{stem}-migrate.log")),
-    )
-    .await?;
     let discs = if scenario == Scenario::Spread {
         1_000
     } else {
         1
     };
-    let client = cluster::connect(url).await?;
+    let mut client = connect(url).await?;
+    // The server's own schema, applied in-process: pgbench needs no server.
+    recordshop_postgres::migrate(&mut client).await?;
     populate(&client, discs, bench.clients).await?;
     let mut ceilings = Vec::new();
     for &shape in shapes {
@@ -267,18 +261,22 @@ pub fn script(shape: Shape, discs: i32, customers: usize) -> String {
     head + &body
 }
 
-async fn run_pgbench(bench: &Bench<'_>, url: &str, script: &Path) -> anyhow::Result<String> {
-    let pgbench: PathBuf = bench.pg_bin_dir.join("pgbench");
+async fn run_pgbench(
+    bench: &Bench<'_>,
+    url: &DatabaseUrl,
+    script: &Path,
+) -> anyhow::Result<String> {
+    let pgbench = &bench.pgbench;
     let clients = bench.clients.max(1);
     let threads = clients.min(2);
     let seconds = bench.duration.as_secs().max(1);
-    let child = Command::new(&pgbench)
+    let child = Command::new(pgbench)
         .args(["-n", "-M", "prepared"])
         .args(["-c", &clients.to_string(), "-j", &threads.to_string()])
         .args(["-T", &seconds.to_string()])
         .arg("-f")
         .arg(script)
-        .arg(url)
+        .arg(url.to_url())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -396,21 +394,22 @@ tps = 500.123000 (excluding connections establishing)
 
     #[test]
     fn strategies_map_to_their_ceilings() {
+        use ConcurrencyStrategy::{Atomic, Batched, Pessimistic};
         assert_eq!(
-            ceiling_for("pessimistic", Scenario::Hot),
+            ceiling_for(Pessimistic, Scenario::Hot),
             Some(Shape::Pessimistic)
         );
         assert_eq!(
-            ceiling_for("batched", Scenario::Hot),
+            ceiling_for(Batched, Scenario::Hot),
             Some(Shape::SingleStatement)
         );
         assert_eq!(
-            ceiling_for("pessimistic", Scenario::Spread),
+            ceiling_for(Pessimistic, Scenario::Spread),
             Some(Shape::SingleStatementSpread)
         );
-        assert_eq!(ceiling_for("atomic", Scenario::Launch), None);
+        assert_eq!(ceiling_for(Atomic, Scenario::Launch), None);
         for scenario in [Scenario::Hot, Scenario::Spread] {
-            for strategy in ["pessimistic", "optimistic", "atomic"] {
+            for strategy in ConcurrencyStrategy::ALL {
                 let shape = ceiling_for(strategy, scenario).unwrap();
                 assert!(shapes_for(scenario).contains(&shape));
             }

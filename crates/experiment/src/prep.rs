@@ -5,8 +5,8 @@ use anyhow::Context;
 use futures_util::{StreamExt, TryStreamExt, stream};
 use uuid::Uuid;
 
-use crate::api::{Api, NewCustomer, NewDisc};
 use crate::scenario::{Plan, disc_fields};
+use recordshop_harness::api::{Api, NewCustomer, NewDisc};
 
 /// The ids the load draws from.
 #[derive(Clone, Debug, Default)]

@@ -7,10 +7,14 @@ use std::path::Path;
 use anyhow::Context;
 use serde::Serialize;
 
+use recordshop_harness::memory::Memory;
+use recordshop_harness::process;
+use recordshop_harness::server::Exit;
+use recordshop_postgres::ConcurrencyStrategy;
+
 use crate::check::Check;
 use crate::pgbench::{Ceiling, Shape, ceiling_for};
 use crate::scenario::{Plan, Scenario};
-use crate::server::{Memory, Stopped};
 use crate::stats::{Latency, Summary};
 
 /// The whole experiment, as written to `results.json`.
@@ -20,18 +24,40 @@ pub struct Experiment {
     pub finished_at: Option<String>,
     pub command: Vec<String>,
     pub cores: usize,
-    pub strategies: Vec<String>,
+    pub strategies: Vec<ConcurrencyStrategy>,
     pub scenarios: Vec<Scenario>,
     pub plans: Vec<Plan>,
     pub ceilings: Vec<Ceiling>,
     pub runs: Vec<RunReport>,
 }
 
+/// How the server ended.
+#[derive(Clone, Debug, Serialize)]
+pub struct Stopped {
+    /// It exited by itself after SIGTERM, within the grace period.
+    pub graceful: bool,
+    pub exit: String,
+}
+
+impl From<&Exit> for Stopped {
+    fn from(exit: &Exit) -> Self {
+        Self {
+            graceful: !exit.killed,
+            exit: format!(
+                "{} {} ms after SIGTERM{}",
+                process::describe_exit(exit.status),
+                exit.took.as_millis(),
+                if exit.killed { " (killed)" } else { "" }
+            ),
+        }
+    }
+}
+
 /// One scenario under one strategy.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunReport {
     pub scenario: Scenario,
-    pub strategy: String,
+    pub strategy: ConcurrencyStrategy,
     pub database: String,
     pub clients: usize,
     pub duration_s: f64,
@@ -70,7 +96,7 @@ pub struct Versus {
 }
 
 pub fn versus(
-    strategy: &str,
+    strategy: ConcurrencyStrategy,
     scenario: Scenario,
     orders_per_s: f64,
     ceilings: &[Ceiling],
@@ -148,18 +174,21 @@ pub fn summary_text(run: &RunReport) -> String {
             "Stock:",
             format!(
                 "{} sold of {} over {} disc(s), {} left",
-                c.units_sold, c.initial_stock, c.discs, c.remaining_stock
+                c.ledger.units_sold,
+                c.ledger.initial_stock,
+                c.ledger.discs,
+                c.ledger.remaining_stock
             ),
         );
         line(
             "Confirmed orders:",
             format!(
                 "{} (answered 201: {}, outcome unknown: {})",
-                c.confirmed_orders, c.created_answers, c.unknown_purchases
+                c.ledger.confirmed_orders, c.created_answers, c.unknown_purchases
             ),
         );
         line("Invariant:", check_text(c));
-        for example in &c.examples {
+        for example in &c.ledger.examples {
             line("", example.clone());
         }
     }
@@ -203,15 +232,18 @@ fn check_text(check: &Check) -> String {
     if check.pass {
         return format!(
             "PASS ({} disc(s) balanced, no negative stock, orders match)",
-            check.discs
+            check.ledger.discs
         );
     }
     let mut reasons = Vec::new();
-    if check.unbalanced > 0 {
-        reasons.push(format!("{} disc(s) unbalanced", check.unbalanced));
+    if check.ledger.unbalanced > 0 {
+        reasons.push(format!("{} disc(s) unbalanced", check.ledger.unbalanced));
     }
-    if check.negative_stock > 0 {
-        reasons.push(format!("{} disc(s) below zero", check.negative_stock));
+    if check.ledger.negative_stock > 0 {
+        reasons.push(format!(
+            "{} disc(s) below zero",
+            check.ledger.negative_stock
+        ));
     }
     if !check.orders_match {
         reasons.push("confirmed orders ≠ 201 answers".to_owned());
@@ -254,7 +286,7 @@ pub fn comparison_table(scenario: Scenario, runs: &[RunReport]) -> String {
 }
 
 fn comparison_row(run: &RunReport) -> Vec<String> {
-    let mut row = vec![run.strategy.clone()];
+    let mut row = vec![run.strategy.to_string()];
     let Some(s) = &run.summary else {
         let error = run.error.as_deref().unwrap_or("no result");
         row.push(format!("error: {}", error.lines().next().unwrap_or(error)));
@@ -398,20 +430,22 @@ mod tests {
     fn run(strategy: &str, pass: bool) -> RunReport {
         RunReport {
             scenario: Scenario::Launch,
-            strategy: strategy.into(),
+            strategy: strategy.parse().unwrap(),
             database: "exp_launch_x".into(),
             clients: 90,
             duration_s: 5.0,
             ready_after_s: Some(0.2),
             summary: Some(summary()),
             check: Some(crate::check::evaluate(
-                &[crate::check::DiscLedger {
-                    disc: "d".into(),
-                    quantity: if pass { 0 } else { 1 },
-                    confirmed_units: 500,
-                    confirmed_orders: 500,
-                    adjustments: 500,
-                }],
+                recordshop_harness::ledger::Verdict::of(&[
+                    recordshop_postgres::ledger::DiscLedger {
+                        disc: "d".into(),
+                        quantity: if pass { 0 } else { 1 },
+                        confirmed_units: 500,
+                        confirmed_orders: 500,
+                        adjustments: 500,
+                    },
+                ]),
                 500,
                 3,
             )),
@@ -503,11 +537,31 @@ mod tests {
             ceiling(Shape::SingleStatement, 1400.0),
             ceiling(Shape::Pessimistic, 1000.0),
         ];
-        let pessimistic = versus("pessimistic", Scenario::Hot, 700.0, &ceilings).unwrap();
+        let pessimistic = versus(
+            ConcurrencyStrategy::Pessimistic,
+            Scenario::Hot,
+            700.0,
+            &ceilings,
+        )
+        .unwrap();
         assert_eq!(pessimistic.shape, Shape::Pessimistic);
         assert!((pessimistic.ratio - 0.7).abs() < 1e-9);
-        let atomic = versus("atomic", Scenario::Hot, 1400.0, &ceilings).unwrap();
+        let atomic = versus(
+            ConcurrencyStrategy::Atomic,
+            Scenario::Hot,
+            1400.0,
+            &ceilings,
+        )
+        .unwrap();
         assert!((atomic.ratio - 1.0).abs() < 1e-9);
-        assert_eq!(versus("atomic", Scenario::Spread, 1.0, &ceilings), None);
+        assert_eq!(
+            versus(
+                ConcurrencyStrategy::Atomic,
+                Scenario::Spread,
+                1.0,
+                &ceilings
+            ),
+            None
+        );
     }
 }

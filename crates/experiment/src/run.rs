@@ -7,26 +7,26 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use tokio::sync::watch;
+use recordshop_harness::api::{Api, ClientOptions};
+use recordshop_harness::interrupt;
+use recordshop_harness::postgres::{Admin, DatabaseName, DatabaseUrl, PgBin};
+use recordshop_harness::server::{Launch, Program, Server};
+use recordshop_harness::signing::SigningKey;
+use recordshop_postgres::ConcurrencyStrategy;
 
-use crate::api::Api;
 use crate::check;
-use crate::cluster::{self, Cluster};
 use crate::load::{self, Live, RunLog};
 use crate::pgbench::{self, Bench};
 use crate::prep;
 use crate::progress::RunProgress;
-use crate::report::{self, Experiment, RunReport};
+use crate::report::{self, Experiment, RunReport, Stopped};
 use crate::scenario::{Plan, Scenario, Sizing};
-use crate::server::{self, Launch, MemorySampler, Server};
 use crate::stats;
 
 /// Everything the command line decided.
 pub struct Settings {
-    pub admin_url: String,
     pub server_bin: PathBuf,
-    pub pg_bin_dir: PathBuf,
-    pub strategies: Vec<String>,
+    pub strategies: Vec<ConcurrencyStrategy>,
     pub scenarios: Vec<Scenario>,
     pub sizing: Sizing,
     pub out: PathBuf,
@@ -41,10 +41,12 @@ pub struct Settings {
 /// SIGTERM first; a server still up after this gets SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 const MEMORY_EVERY: Duration = Duration::from_millis(200);
+/// Longer than any experiment: the load must not start failing with 401.
+const TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
 
-/// Runs the whole experiment. Returns whether every run completed with its
-/// invariant holding.
-pub async fn run(settings: Settings) -> anyhow::Result<bool> {
+/// Runs the whole experiment on the server `admin_url` names. Returns
+/// whether every run completed with its invariant holding.
+pub async fn run(settings: Settings, admin_url: DatabaseUrl) -> anyhow::Result<bool> {
     if !settings.server_bin.is_file() {
         bail!(
             "no server binary at {} (build it with `cargo build --release -p recordshop`)",
@@ -53,15 +55,17 @@ pub async fn run(settings: Settings) -> anyhow::Result<bool> {
     }
     let logs = settings.out.join("logs");
     std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
-    let cluster = Cluster::connect(&settings.admin_url).await?;
-    let ctx = Ctx {
-        cluster,
+    let key = SigningKey::random();
+    let lab = Lab {
+        admin: Admin::connect(&admin_url).await?,
+        pg_bin: PgBin::find_or_install()?,
+        token: key.staff_token("experiment", TOKEN_TTL)?,
+        key,
         tag: short_tag(),
-        interrupt: Interrupt::on_ctrl_c(),
         logs,
         settings,
     };
-    let settings = &ctx.settings;
+    let settings = &lab.settings;
     let mut experiment = Experiment {
         started_at: now(),
         finished_at: None,
@@ -76,13 +80,18 @@ pub async fn run(settings: Settings) -> anyhow::Result<bool> {
     let results = settings.out.join("results.json");
     println!(
         "experiment {}: strategies {}, scenarios {}, results in {}",
-        ctx.tag,
-        settings.strategies.join(","),
+        lab.tag,
+        settings
+            .strategies
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
         names(&settings.scenarios),
         settings.out.display()
     );
     for &scenario in &settings.scenarios {
-        if ctx.interrupt.is_set() {
+        if interrupt::interrupted() {
             break;
         }
         let plan = Plan::new(scenario, &settings.sizing);
@@ -97,14 +106,14 @@ pub async fn run(settings: Settings) -> anyhow::Result<bool> {
             ))
         );
         if let Some(duration) = settings.pgbench_duration {
-            let ceilings = ceilings(&ctx, &plan, duration).await;
+            let ceilings = ceilings(&lab, &plan, duration).await;
             experiment.ceilings.extend(ceilings);
         }
-        for strategy in &settings.strategies {
-            if ctx.interrupt.is_set() {
+        for &strategy in &settings.strategies {
+            if interrupt::interrupted() {
                 break;
             }
-            let run = run_one(&ctx, &plan, strategy, &experiment.ceilings).await;
+            let run = run_one(&lab, &plan, strategy, &experiment.ceilings).await;
             println!("\n{}", report::summary_text(&run));
             experiment.runs.push(run);
             report::write_json(&results, &experiment)?;
@@ -119,25 +128,32 @@ pub async fn run(settings: Settings) -> anyhow::Result<bool> {
     for chart in charts {
         println!("chart:   {}", chart.display());
     }
-    if ctx.interrupt.is_set() {
+    if interrupt::interrupted() {
         println!("interrupted: the results above are partial");
         return Ok(false);
     }
     Ok(experiment.runs.iter().all(RunReport::passed))
 }
 
-struct Ctx {
-    cluster: Cluster,
+/// What every run of one experiment shares.
+struct Lab {
+    /// Makes and drops each run's database.
+    admin: Admin,
+    /// pgbench, for the ceilings.
+    pg_bin: PgBin,
+    /// The key every server of this experiment verifies tokens with, and
+    /// the staff token the load sends.
+    key: SigningKey,
+    token: String,
     /// Names this experiment's databases apart from any other's.
     tag: String,
-    interrupt: Interrupt,
     logs: PathBuf,
     settings: Settings,
 }
 
 /// The pgbench ceilings of `plan`'s scenario; a failure is reported and
 /// leaves the strategies without a ratio, it does not stop the experiment.
-async fn ceilings(ctx: &Ctx, plan: &Plan, duration: Duration) -> Vec<pgbench::Ceiling> {
+async fn ceilings(lab: &Lab, plan: &Plan, duration: Duration) -> Vec<pgbench::Ceiling> {
     let shapes = pgbench::shapes_for(plan.scenario);
     if shapes.is_empty() {
         return Vec::new();
@@ -149,16 +165,15 @@ async fn ceilings(ctx: &Ctx, plan: &Plan, duration: Duration) -> Vec<pgbench::Ce
         duration.as_secs_f64()
     ));
     let bench = Bench {
-        pg_bin_dir: &ctx.settings.pg_bin_dir,
-        server_bin: &ctx.settings.server_bin,
-        dir: &ctx.logs,
+        pgbench: lab.pg_bin.tool("pgbench"),
+        dir: &lab.logs,
         clients: plan.clients,
         duration,
-        keep: ctx.settings.keep,
+        keep: lab.settings.keep,
     };
     let measured = tokio::select! {
-        measured = pgbench::measure(&ctx.cluster, &bench, plan.scenario, &ctx.tag) => measured,
-        () = ctx.interrupt.wait() => Err(anyhow::anyhow!("interrupted")),
+        measured = pgbench::measure(&lab.admin, &bench, plan.scenario, &lab.tag) => measured,
+        () = interrupt::wait() => Err(anyhow::anyhow!("interrupted")),
     };
     progress.finish();
     match measured {
@@ -176,16 +191,15 @@ async fn ceilings(ctx: &Ctx, plan: &Plan, duration: Duration) -> Vec<pgbench::Ce
 /// One scenario under one strategy, on a database of its own. Never fails:
 /// what went wrong is part of the report.
 async fn run_one(
-    ctx: &Ctx,
+    lab: &Lab,
     plan: &Plan,
-    strategy: &str,
+    strategy: ConcurrencyStrategy,
     ceilings: &[pgbench::Ceiling],
 ) -> RunReport {
-    let database = cluster::database_name(plan.scenario.name(), strategy, &ctx.tag);
     let mut report = RunReport {
         scenario: plan.scenario,
-        strategy: strategy.to_owned(),
-        database: database.clone(),
+        strategy,
+        database: String::new(),
         clients: plan.clients,
         duration_s: plan.duration.as_secs_f64(),
         ready_after_s: None,
@@ -198,14 +212,21 @@ async fn run_one(
     };
     let progress = RunProgress::new(format!("{} · {strategy}", plan.scenario.name()));
     progress.phase("creating the database");
-    match ctx.cluster.create_database(&database).await {
-        Ok(url) => {
-            if let Err(error) = exercise(ctx, plan, strategy, &url, &progress, &mut report).await {
+    let created = async {
+        let name =
+            DatabaseName::scratch("exp", &[plan.scenario.name(), strategy.as_str()], &lab.tag)?;
+        let url = lab.admin.create(&name).await?;
+        anyhow::Ok((name, url))
+    };
+    match created.await {
+        Ok((name, url)) => {
+            report.database = name.to_string();
+            if let Err(error) = exercise(lab, plan, strategy, &url, &progress, &mut report).await {
                 report.error = Some(format!("{error:#}"));
             }
-            if !ctx.settings.keep {
+            if !lab.settings.keep {
                 progress.phase("dropping the database");
-                if let Err(error) = ctx.cluster.drop_database(&database).await {
+                if let Err(error) = lab.admin.drop_database(&name).await {
                     eprintln!("warning: {error:#}");
                 }
             }
@@ -220,44 +241,51 @@ async fn run_one(
 }
 
 async fn exercise(
-    ctx: &Ctx,
+    lab: &Lab,
     plan: &Plan,
-    strategy: &str,
-    database_url: &str,
+    strategy: ConcurrencyStrategy,
+    database: &DatabaseUrl,
     progress: &RunProgress,
     report: &mut RunReport,
 ) -> anyhow::Result<()> {
-    let port = server::free_port()?;
-    let log = ctx.logs.join(format!("{}.log", report.database));
-    let token = server::staff_token(&ctx.settings.server_bin).await?;
-    progress.phase(&format!("starting the server on port {port}"));
-    let mut server = Server::start(&Launch {
-        bin: &ctx.settings.server_bin,
-        database_url,
-        strategy,
-        port,
-        env: &ctx.settings.server_env,
-        log: &log,
-    })?;
-    let api = Api::new(port, plan.clients + 8)?.with_token(token);
+    let log = lab.logs.join(format!("{}.log", report.database));
+    let mut launch = Launch::new(
+        Program::Binary(lab.settings.server_bin.clone()),
+        database.clone(),
+        lab.key.clone(),
+    )?
+    .strategy(strategy)
+    .log_to(&log);
+    for (name, value) in &lab.settings.server_env {
+        launch = launch.setting(name, value)?;
+    }
+    progress.phase(&format!("starting the server on port {}", launch.port()));
+    let mut server = launch.start()?;
+    let options = ClientOptions {
+        connections: plan.clients + 8,
+        connect_timeout: Duration::from_secs(5),
+        // Bounds a request the deadline does not cut (set-up calls).
+        request_timeout: Duration::from_secs(30),
+    };
+    let api = Api::new(&launch.base_url(), options)?.with_token(&lab.token)?;
     let served = tokio::select! {
-        served = serve(ctx, plan, &mut server, &api, progress, report) => served,
-        () = ctx.interrupt.wait() => Err(anyhow::anyhow!("interrupted")),
+        served = serve(lab, plan, &mut server, &api, progress, report) => served,
+        () = interrupt::wait() => Err(anyhow::anyhow!("interrupted")),
     };
     progress.spin();
     progress.phase("stopping the server");
-    report.server = Some(server.stop(STOP_GRACE).await?);
+    report.server = Some(Stopped::from(&server.terminate_async(STOP_GRACE).await?));
     let log = served?;
     // Checked once the server is gone: nothing can still be writing.
     progress.phase("checking the stock invariant");
     let created = log.samples.iter().filter(|s| s.is_order()).count() as u64;
-    report.check = Some(check::run(database_url, created, log.unknown_purchases()).await?);
+    report.check = Some(check::run(database, created, log.unknown_purchases()).await?);
     Ok(())
 }
 
 /// Readiness, data, load; fills in what it measured.
 async fn serve(
-    ctx: &Ctx,
+    lab: &Lab,
     plan: &Plan,
     server: &mut Server,
     api: &Api,
@@ -265,53 +293,23 @@ async fn serve(
     report: &mut RunReport,
 ) -> anyhow::Result<RunLog> {
     progress.phase("waiting for /health/ready");
-    let ready = server.wait_ready(api, ctx.settings.ready_timeout).await?;
+    let ready = server.wait_ready_async(lab.settings.ready_timeout).await?;
     report.ready_after_s = Some(ready.as_secs_f64());
     progress.phase(&format!(
         "creating {} disc(s) and {} customer(s)",
         plan.discs, plan.customers
     ));
-    let prepared = prep::prepare(api, plan, &ctx.tag).await?;
+    let prepared = prep::prepare(api, plan, &lab.tag).await?;
     let live = Arc::new(Live::default());
-    let memory = MemorySampler::start(server.pid(), MEMORY_EVERY);
+    let memory = server.sample_memory(MEMORY_EVERY);
     let ticker = progress.load(plan.duration, Arc::clone(&live));
     let seed = fastrand::u64(..);
     let log = load::drive(api, plan, &prepared, &live, seed).await;
     drop(ticker);
-    report.memory = Some(memory.finish().await);
+    report.memory = Some(memory.finish());
     let log = log?;
     report.summary = Some(stats::summarize(&log));
     Ok(log)
-}
-
-/// Set by the first Ctrl-C: the current run stops its load, cleans up, and
-/// the experiment ends with what it has.
-#[derive(Clone)]
-struct Interrupt(watch::Receiver<bool>);
-
-impl Interrupt {
-    fn on_ctrl_c() -> Self {
-        let (set, flag) = watch::channel(false);
-        tokio::spawn(async move {
-            while tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\ninterrupted: stopping the server and dropping its database…");
-                let _ = set.send(true);
-            }
-        });
-        Self(flag)
-    }
-
-    fn is_set(&self) -> bool {
-        *self.0.borrow()
-    }
-
-    async fn wait(&self) {
-        let mut flag = self.0.clone();
-        // An error means the sender is gone: no interrupt can come.
-        if flag.wait_for(|set| *set).await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    }
 }
 
 fn short_tag() -> String {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::api::Request;
+use recordshop_harness::api::Request;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -113,10 +113,9 @@ impl Plan {
         let any_disc =
             |rng: &mut fastrand::Rng| discs.get(rng.usize(..discs.len().max(1))).copied();
         match self.scenario {
-            Scenario::Launch | Scenario::Hot | Scenario::Spread => Some(Request::Purchase {
-                customer,
-                disc: any_disc(rng)?,
-            }),
+            Scenario::Launch | Scenario::Hot | Scenario::Spread => {
+                Some(Request::purchase(customer, any_disc(rng)?))
+            }
             Scenario::Mixed => Some(match rng.u32(0..100) {
                 // A Locust-style shopper: browse, look closer, sometimes buy.
                 0..45 => Request::ListDiscs {
@@ -125,10 +124,7 @@ impl Plan {
                 45..85 => Request::GetDisc {
                     disc: any_disc(rng)?,
                 },
-                _ => Request::Purchase {
-                    customer,
-                    disc: any_disc(rng)?,
-                },
+                _ => Request::purchase(customer, any_disc(rng)?),
             }),
         }
     }

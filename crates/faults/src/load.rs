@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep};
 use uuid::Uuid;
 
-use crate::api::{Api, Outcome};
+use recordshop_harness::api::{Api, Reply, Request};
 
 /// One purchase.
 #[derive(Clone, Debug)]
@@ -23,7 +23,7 @@ pub struct Record {
     /// the load.
     pub sent: Duration,
     pub done: Duration,
-    pub outcome: Outcome,
+    pub outcome: Reply,
 }
 
 impl Record {
@@ -60,13 +60,19 @@ impl Load {
                 let mut records = Vec::new();
                 while !*stopped.borrow() {
                     let sent = start.elapsed();
-                    let outcome = api.purchase(customer, disc, Uuid::new_v4()).await;
+                    let request = Request::Purchase {
+                        customer,
+                        disc,
+                        quantity: 1,
+                        key: Some(Uuid::new_v4()),
+                    };
+                    let outcome = api.send(&request).await;
                     let done = start.elapsed();
-                    if matches!(&outcome, Outcome::Answered(answer) if answer.status == 201) {
+                    if outcome.is_created() {
                         let ms = u64::try_from(done.as_millis()).unwrap_or(u64::MAX).max(1);
                         live.last_created_ms.fetch_max(ms, Ordering::Relaxed);
                     }
-                    let failed = !matches!(outcome, Outcome::Answered(_));
+                    let failed = outcome.answer().is_none();
                     records.push(Record {
                         sent,
                         done,
@@ -134,16 +140,16 @@ pub struct Tally {
 }
 
 impl Tally {
-    pub fn of<'a>(outcomes: impl IntoIterator<Item = &'a Outcome>) -> Self {
+    pub fn of<'a>(outcomes: impl IntoIterator<Item = &'a Reply>) -> Self {
         let mut tally = Self::default();
         for outcome in outcomes {
             tally.requests += 1;
             match outcome {
-                Outcome::Answered(answer) => {
-                    *tally.labels.entry(answer.label()).or_default() += 1;
+                Reply::Answer(answer) => {
+                    *tally.labels.entry(outcome.label()).or_default() += 1;
                     if answer.status == 201 {
                         tally.created += 1;
-                        match answer.order {
+                        match answer.created {
                             Some(id) => tally.orders.push(id),
                             None => tally.created_without_id += 1,
                         }
@@ -152,8 +158,8 @@ impl Tally {
                         tally.server_errors += 1;
                     }
                 }
-                Outcome::NotSent => tally.not_sent += 1,
-                Outcome::Unknown => tally.unknown += 1,
+                Reply::NotSent(_) => tally.not_sent += 1,
+                Reply::Lost(_) => tally.unknown += 1,
             }
         }
         tally
@@ -189,10 +195,11 @@ pub fn percentile(values: &[Duration], p: f64) -> Duration {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::api::Answer;
+    use recordshop_harness::api::{Answer, Failure};
 
-    fn record(outcome: Outcome) -> Record {
+    use super::*;
+
+    fn record(outcome: Reply) -> Record {
         Record {
             sent: Duration::ZERO,
             done: Duration::from_millis(5),
@@ -200,12 +207,12 @@ mod tests {
         }
     }
 
-    fn answered(status: u16, code: Option<&str>, order: Option<Uuid>) -> Outcome {
-        Outcome::Answered(Answer {
+    fn answered(status: u16, code: Option<&str>, order: Option<Uuid>) -> Reply {
+        Reply::Answer(Answer {
             status,
             code: code.map(str::to_owned),
             retry_after: status == 503,
-            order,
+            created: order,
             replayed: false,
         })
     }
@@ -218,8 +225,8 @@ mod tests {
             record(answered(201, None, None)),
             record(answered(503, Some("unavailable"), None)),
             record(answered(500, Some("internal"), None)),
-            record(Outcome::Unknown),
-            record(Outcome::NotSent),
+            record(Reply::Lost(Failure::Timeout)),
+            record(Reply::NotSent(Failure::Connect)),
         ];
         let tally = Tally::of(records.iter().map(|record| &record.outcome));
         assert_eq!(tally.requests, 6);

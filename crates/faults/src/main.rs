@@ -12,35 +12,34 @@
 //! - `sigterm`: SIGTERM under the load; the server must answer what it
 //!   accepted and exit 0 within its grace period.
 //!
-//! `cargo xtask faults` builds everything, starts a scratch cluster and runs
-//! this; run by hand it needs a cluster it may stop and start:
+//! The suite starts its own scratch cluster with durability on (the outage
+//! scenario stops and starts it; a kill -9 must not lose a committed
+//! order, which only a real fsync shows) and removes it at the end, however
+//! the run ends. Clusters, databases, servers, the API client and the
+//! ledger's verdict come from the harness (`crates/harness`). `cargo xtask
+//! faults` builds everything in release mode and runs it:
 //!
 //! ```text
-//! faults --admin-url postgres://postgres@127.0.0.1:55432/postgres \
-//!     --server-bin target/release/recordshop --pg-ctl /usr/lib/postgresql/15/bin/pg_ctl \
-//!     --pg-data /var/tmp/cluster/data --pg-log /var/tmp/cluster/postgres.log \
-//!     --pg-options "-p 55432 -c listen_addresses=127.0.0.1"
+//! faults --server-bin target/release/recordshop --scenarios kill,outage --strategy batched
 //! ```
 
-mod api;
 mod check;
-mod database;
 mod load;
 mod report;
 mod scenario;
-mod server;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Parser;
+use recordshop_harness::postgres::{Durability, Scratch};
+use recordshop_harness::{interrupt, say};
+use recordshop_postgres::ConcurrencyStrategy;
 
-use crate::database::PgControl;
-use crate::scenario::{Ctx, Scenario, Timing};
+use crate::scenario::{Scenario, Suite, Timing};
 
-/// Concurrency strategies the server knows.
-const STRATEGIES: [&str; 4] = ["pessimistic", "optimistic", "atomic", "batched"];
+/// Room for two servers' pools (one killed, one restarted) and the checks.
+const CLUSTER_SETTINGS: &[&str] = &["max_connections=100", "shared_buffers=128MB"];
 
 /// Break the record shop on purpose (duplicate retries, kill -9, database
 /// outages, SIGTERM under load) and check that no answered order is lost,
@@ -48,43 +47,16 @@ const STRATEGIES: [&str; 4] = ["pessimistic", "optimistic", "atomic", "batched"]
 #[derive(Debug, Parser)]
 #[command(name = "faults", version)]
 struct Args {
-    /// A PostgreSQL URL allowed to create databases; each scenario gets a
-    /// fresh `flt_…` database, dropped afterwards.
-    #[arg(long, env = "FAULTS_ADMIN_URL")]
-    admin_url: String,
-
-    /// The release server binary (`recordshop`).
-    #[arg(long, default_value = "target/release/recordshop")]
-    server_bin: PathBuf,
-
-    /// `pg_ctl` of the cluster behind --admin-url (the outage scenario
-    /// stops and starts that cluster).
+    /// The release server binary (`recordshop`) [default: the workspace's
+    /// target/release/recordshop].
     #[arg(long)]
-    pg_ctl: Option<PathBuf>,
-
-    /// The cluster's data directory.
-    #[arg(long)]
-    pg_data: Option<PathBuf>,
-
-    /// The cluster's log file, for `pg_ctl start -l`.
-    #[arg(long)]
-    pg_log: Option<PathBuf>,
-
-    /// The options the cluster was started with (`pg_ctl start -o`), so it
-    /// comes back on the same port with the same settings.
-    #[arg(long, allow_hyphen_values = true, default_value = "")]
-    pg_options: String,
-
-    /// Run pg_ctl as this OS user (through runuser): PostgreSQL refuses to
-    /// run as root.
-    #[arg(long)]
-    pg_user: Option<String>,
+    server_bin: Option<PathBuf>,
 
     /// Concurrency strategy of the server: one of pessimistic, optimistic,
     /// atomic, batched, or `all` to run every scenario under each
     /// [default: all (about 80 s of scenarios), pessimistic with --quick].
-    #[arg(long, value_parser = parse_strategy)]
-    strategy: Option<String>,
+    #[arg(long, value_parser = parse_strategies)]
+    strategy: Option<Strategies>,
 
     /// Scenarios to run, in this order.
     #[arg(
@@ -108,76 +80,88 @@ struct Args {
     logs: Option<PathBuf>,
 }
 
-fn parse_strategy(raw: &str) -> Result<String, String> {
-    let raw = raw.trim();
-    if raw == "all" || STRATEGIES.contains(&raw) {
-        Ok(raw.to_owned())
-    } else {
-        Err(format!("expected all or one of {}", STRATEGIES.join(", ")))
+/// `all`, or one strategy.
+#[derive(Clone, Debug)]
+enum Strategies {
+    All,
+    One(ConcurrencyStrategy),
+}
+
+fn parse_strategies(raw: &str) -> Result<Strategies, String> {
+    match raw.trim() {
+        "all" => Ok(Strategies::All),
+        name => name
+            .parse()
+            .map(Strategies::One)
+            .map_err(|error| format!("expected all, or one strategy: {error}")),
     }
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let strategy = args
-        .strategy
-        .clone()
-        .unwrap_or_else(|| if args.quick { "pessimistic" } else { "all" }.to_owned());
-    let strategies: Vec<String> = if strategy == "all" {
-        STRATEGIES.iter().map(ToString::to_string).collect()
-    } else {
-        vec![strategy]
-    };
-    let pg = match (&args.pg_ctl, &args.pg_data, &args.pg_log) {
-        (Some(pg_ctl), Some(data), Some(log)) => Some(PgControl {
-            pg_ctl: pg_ctl.clone(),
-            data: data.clone(),
-            log: log.clone(),
-            options: args.pg_options.clone(),
-            user: args.pg_user.clone(),
-        }),
-        _ => None,
+    if let Err(error) = interrupt::install() {
+        say!("{error:#}");
+        return ExitCode::from(2);
+    }
+    let strategies = match &args.strategy {
+        Some(Strategies::One(strategy)) => vec![*strategy],
+        None if args.quick => vec![ConcurrencyStrategy::Pessimistic],
+        Some(Strategies::All) | None => ConcurrencyStrategy::ALL.to_vec(),
     };
     let logs = args.logs.clone().unwrap_or_else(|| {
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |elapsed| elapsed.as_secs());
-        PathBuf::from("target/faults").join(stamp.to_string())
+        recordshop_harness::target_dir()
+            .join("faults")
+            .join(stamp.to_string())
     });
     if let Err(error) = std::fs::create_dir_all(&logs) {
-        eprintln!("faults: error: creating {}: {error}", logs.display());
+        say!("error: creating {}: {error}", logs.display());
         return ExitCode::FAILURE;
     }
-    let clients = args
-        .clients
-        .map_or(if args.quick { 8 } else { 16 }, usize::from);
-    let ctx = Ctx {
-        admin_url: args.admin_url,
-        server_bin: args.server_bin,
-        pg,
-        timing: Timing::new(args.quick),
-        clients,
-        logs,
-        tag: uuid::Uuid::new_v4().simple().to_string()[..8].to_owned(),
-    };
-    if !ctx.server_bin.is_file() {
-        eprintln!(
-            "faults: error: no server binary at {} (cargo build --release -p recordshop)",
-            ctx.server_bin.display()
+    let server_bin = args
+        .server_bin
+        .clone()
+        .unwrap_or_else(|| recordshop_harness::target_dir().join("release/recordshop"));
+    if !server_bin.is_file() {
+        say!(
+            "error: no server binary at {} (cargo build --release -p recordshop)",
+            server_bin.display()
         );
         return ExitCode::FAILURE;
     }
-    let suite = scenario::suite(&ctx, &args.scenarios, &strategies);
-    let rows = tokio::select! {
-        rows = suite => rows,
-        () = interrupted() => {
-            eprintln!("\nfaults: interrupted; the servers it started are killed as it exits");
-            return ExitCode::from(130);
+    let scratch = match Scratch::start(Durability::Durable, CLUSTER_SETTINGS) {
+        Ok(scratch) => scratch,
+        Err(error) => {
+            say!("error: {error:#}");
+            return ExitCode::FAILURE;
         }
     };
+    let suite = Suite {
+        cluster: scratch.cluster().clone(),
+        server_bin,
+        timing: Timing::new(args.quick),
+        clients: args
+            .clients
+            .map_or(if args.quick { 8 } else { 16 }, usize::from),
+        logs,
+        tag: uuid::Uuid::new_v4().simple().to_string()[..8].to_owned(),
+    };
+    let rows = tokio::select! {
+        rows = scenario::run_all(&suite, &args.scenarios, &strategies) => Some(rows),
+        () = interrupt::wait() => None,
+    };
+    // The servers of a scenario cut short were killed as they dropped; the
+    // cluster goes with `scratch`.
+    drop(scratch);
+    let Some(rows) = rows else {
+        say!("interrupted");
+        return ExitCode::from(130);
+    };
     println!("\n{}", report::table(&rows));
-    println!("server logs: {}", ctx.logs.display());
+    println!("server logs: {}", suite.logs.display());
     if rows.iter().all(|row| row.pass) {
         println!("fault suite: PASS ({} runs)", rows.len());
         ExitCode::SUCCESS
@@ -187,23 +171,3 @@ async fn main() -> ExitCode {
         ExitCode::FAILURE
     }
 }
-
-/// SIGINT or SIGTERM; dropping the suite then kills its servers
-/// (`kill_on_drop`), and the caller removes the cluster.
-async fn interrupted() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut interrupt), Ok(mut terminate)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        std::future::pending::<()>().await;
-        return;
-    };
-    tokio::select! {
-        _ = interrupt.recv() => {}
-        _ = terminate.recv() => {}
-    }
-}
-
-/// A bound for every wait on a child process or a readiness poll.
-pub const READY_WITHIN: Duration = Duration::from_secs(30);

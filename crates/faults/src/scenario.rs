@@ -7,16 +7,18 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::ValueEnum;
 use futures_util::future::join_all;
+use recordshop_harness::api::{Api, ClientOptions, NewCustomer, NewDisc, Reply, Request};
+use recordshop_harness::postgres::{Admin, Cluster, DatabaseName, DatabaseUrl};
+use recordshop_harness::process::describe_exit;
+use recordshop_harness::server::{Launch, Program, Server};
+use recordshop_harness::signing::SigningKey;
+use recordshop_postgres::ConcurrencyStrategy;
 use tokio::time::{Instant, sleep, timeout};
 use uuid::Uuid;
 
-use crate::READY_WITHIN;
-use crate::api::{Api, Outcome};
 use crate::check::{self, Check};
-use crate::database::{self, PgControl};
 use crate::load::{Load, Record, Tally, percentile};
 use crate::report::Row;
-use crate::server::{self, Launch, Server};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Scenario {
@@ -86,11 +88,17 @@ const RECOVERY_BOUND: Duration = Duration::from_secs(10);
 const SCENARIO_BOUND: Duration = Duration::from_secs(120);
 /// How long a server stopped after a scenario gets before SIGKILL.
 const STOP_WITHIN: Duration = Duration::from_secs(10);
+/// A bound for every readiness wait.
+const READY_WITHIN: Duration = Duration::from_secs(30);
+/// Longer than any scenario.
+const TOKEN_TTL: Duration = Duration::from_secs(3600);
 
-pub struct Ctx {
-    pub admin_url: String,
+/// What every scenario of the suite shares.
+pub struct Suite {
+    /// The scratch cluster: scenarios get databases on it, and the outage
+    /// scenario stops and starts it.
+    pub cluster: Cluster,
     pub server_bin: PathBuf,
-    pub pg: Option<PgControl>,
     pub timing: Timing,
     pub clients: usize,
     pub logs: PathBuf,
@@ -99,13 +107,17 @@ pub struct Ctx {
 }
 
 /// Every scenario under every strategy, one after the other.
-pub async fn suite(ctx: &Ctx, scenarios: &[Scenario], strategies: &[String]) -> Vec<Row> {
+pub async fn run_all(
+    suite: &Suite,
+    scenarios: &[Scenario],
+    strategies: &[ConcurrencyStrategy],
+) -> Vec<Row> {
     let mut rows = Vec::new();
     for &scenario in scenarios {
-        for strategy in strategies {
+        for &strategy in strategies {
             println!("--- {} · {strategy}", scenario.name());
             let started = Instant::now();
-            let row = run_one(ctx, scenario, strategy).await;
+            let row = run_one(suite, scenario, strategy).await;
             println!(
                 "    {} in {:.1} s: {}",
                 if row.pass { "PASS" } else { "FAIL" },
@@ -120,15 +132,22 @@ pub async fn suite(ctx: &Ctx, scenarios: &[Scenario], strategies: &[String]) -> 
 
 /// One scenario under one strategy. Never fails: what went wrong is in the
 /// row.
-async fn run_one(ctx: &Ctx, scenario: Scenario, strategy: &str) -> Row {
+async fn run_one(suite: &Suite, scenario: Scenario, strategy: ConcurrencyStrategy) -> Row {
     let mut row = Row {
         scenario: scenario.name(),
-        strategy: strategy.to_owned(),
+        strategy: strategy.to_string(),
         ..Row::default()
     };
-    let name = database::database_name(scenario.name(), strategy, &ctx.tag);
-    let url = match database::create(&ctx.admin_url, &name).await {
-        Ok(url) => url,
+    // A fresh admin connection each time: the outage scenario closes every
+    // session.
+    let admin_url = suite.cluster.admin_url();
+    let created = async {
+        let name = DatabaseName::scratch("flt", &[scenario.name(), strategy.as_str()], &suite.tag)?;
+        let url = Admin::connect(&admin_url).await?.create(&name).await?;
+        anyhow::Ok((name, url))
+    };
+    let (name, url) = match created.await {
+        Ok(created) => created,
         Err(error) => {
             row.notes.push(format!("error: {error:#}"));
             return row;
@@ -136,7 +155,7 @@ async fn run_one(ctx: &Ctx, scenario: Scenario, strategy: &str) -> Row {
     };
     let exercised = timeout(
         SCENARIO_BOUND,
-        exercise(ctx, scenario, strategy, &name, &url, &mut row),
+        exercise(suite, scenario, strategy, &name, &url, &mut row),
     )
     .await;
     match exercised {
@@ -144,14 +163,15 @@ async fn run_one(ctx: &Ctx, scenario: Scenario, strategy: &str) -> Row {
         Ok(Err(error)) => fail(&mut row, format!("error: {error:#}")),
         Err(_) => fail(&mut row, format!("timed out after {SCENARIO_BOUND:?}")),
     }
-    if let Some(pg) = &ctx.pg {
-        // An outage cut short must not leave the next scenario without a
-        // database.
-        if let Err(error) = pg.ensure_started().await {
-            fail(&mut row, format!("PostgreSQL did not come back: {error:#}"));
-        }
+    // An outage cut short must not leave the next scenario without a
+    // database.
+    let cluster = suite.cluster.clone();
+    let restarted = tokio::task::spawn_blocking(move || cluster.ensure_started()).await;
+    if !matches!(restarted, Ok(Ok(()))) {
+        fail(&mut row, "PostgreSQL did not come back".to_owned());
     }
-    if let Err(error) = database::drop(&ctx.admin_url, &name).await {
+    let dropped = async { Admin::connect(&admin_url).await?.drop_database(&name).await };
+    if let Err(error) = dropped.await {
         eprintln!("faults: warning: {error:#}");
     }
     row
@@ -172,31 +192,45 @@ struct Fixture {
 }
 
 async fn fixture(
-    ctx: &Ctx,
-    strategy: &str,
-    name: &str,
-    url: &str,
+    suite: &Suite,
+    strategy: ConcurrencyStrategy,
+    name: &DatabaseName,
+    url: &DatabaseUrl,
     connections: usize,
 ) -> anyhow::Result<(Fixture, Server)> {
-    let port = server::free_port()?;
-    let log = ctx.logs.join(format!("{name}.log"));
-    server::new_log(&log)?;
-    let launch = Launch {
-        bin: ctx.server_bin.clone(),
-        database_url: url.to_owned(),
-        strategy: strategy.to_owned(),
-        port,
-        secret: format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple()),
-        log,
+    let log = suite.logs.join(format!("{name}.log"));
+    std::fs::write(&log, "").with_context(|| format!("creating {}", log.display()))?;
+    let key = SigningKey::random();
+    let token = key.staff_token("faults", TOKEN_TTL)?;
+    let launch = Launch::new(Program::Binary(suite.server_bin.clone()), url.clone(), key)?
+        .strategy(strategy)
+        .log_to(&log);
+    let options = ClientOptions {
+        connections,
+        ..ClientOptions::default()
     };
-    let token = launch.staff_token().await?;
-    let api = Api::new(port, &token, connections)?;
+    let api = Api::new(&launch.base_url(), options)?.with_token(&token)?;
     let mut server = launch.start()?;
-    server.wait_ready(&api, READY_WITHIN).await?;
-    let disc = api.create_disc(STOCK).await?;
+    server.wait_ready_async(READY_WITHIN).await?;
+    let disc = api
+        .create_disc(&NewDisc {
+            name: "Fault Lines".into(),
+            artist: "The Chaos Monkeys".into(),
+            year_of_release: 2024,
+            genre: "noise".into(),
+            quantity: STOCK,
+        })
+        .await?;
     // Unique in the database; documents are at most 32 characters.
+    let tag = &Uuid::new_v4().simple().to_string()[..16];
     let customer = api
-        .create_customer(&Uuid::new_v4().simple().to_string()[..16])
+        .create_customer(&NewCustomer {
+            document: format!("flt-{tag}"),
+            name: "Rita Retry".into(),
+            birth_date: "1985-05-05".into(),
+            email: format!("rita.{tag}@example.com"),
+            phone: "+55 11 5555-0100".into(),
+        })
         .await?;
     Ok((
         Fixture {
@@ -210,22 +244,22 @@ async fn fixture(
 }
 
 async fn exercise(
-    ctx: &Ctx,
+    suite: &Suite,
     scenario: Scenario,
-    strategy: &str,
-    name: &str,
-    url: &str,
+    strategy: ConcurrencyStrategy,
+    name: &DatabaseName,
+    url: &DatabaseUrl,
     row: &mut Row,
 ) -> anyhow::Result<()> {
     // The storm opens one connection per request.
-    let connections = ctx.clients.max(STORM) + 8;
-    let (fixture, server) = fixture(ctx, strategy, name, url, connections).await?;
+    let connections = suite.clients.max(STORM) + 8;
+    let (fixture, server) = fixture(suite, strategy, name, url, connections).await?;
     row.pass = true;
     match scenario {
         Scenario::Storm => storm(&fixture, server, url, row).await,
-        Scenario::Kill => kill(ctx, &fixture, server, url, row).await,
-        Scenario::Outage => outage(ctx, &fixture, server, url, row).await,
-        Scenario::Sigterm => sigterm(ctx, &fixture, server, url, row).await,
+        Scenario::Kill => kill(suite, &fixture, server, url, row).await,
+        Scenario::Outage => outage(suite, &fixture, server, url, row).await,
+        Scenario::Sigterm => sigterm(suite, &fixture, server, url, row).await,
     }
 }
 
@@ -234,15 +268,15 @@ async fn exercise(
 fn judge(row: &mut Row, tally: &Tally, check: &Check) {
     row.requests = tally.requests;
     row.created = tally.created;
-    row.orders_in_db = Some(check.confirmed_orders);
-    row.invariant = Some(check.invariant_holds());
-    if !check.invariant_holds() {
+    row.orders_in_db = Some(check.ledger.confirmed_orders);
+    row.invariant = Some(check.ledger.holds());
+    if !check.ledger.holds() {
         fail(
             row,
             format!(
                 "invariant broken on {} disc(s): {}",
-                check.negative.max(check.unbalanced),
-                check.examples.join(", ")
+                check.ledger.negative_stock.max(check.ledger.unbalanced),
+                check.ledger.examples.join(", ")
             ),
         );
     }
@@ -266,12 +300,13 @@ fn judge(row: &mut Row, tally: &Tally, check: &Check) {
     }
     let created = i64::try_from(check.answered_orders).unwrap_or(i64::MAX);
     let unknown = i64::try_from(tally.unknown).unwrap_or(i64::MAX);
-    if check.confirmed_orders < created || check.confirmed_orders > created + unknown {
+    if check.ledger.confirmed_orders < created || check.ledger.confirmed_orders > created + unknown
+    {
         fail(
             row,
             format!(
                 "orders in the database ({}) outside orders answered 201 ({created}) … those + unanswered ({})",
-                check.confirmed_orders,
+                check.ledger.confirmed_orders,
                 created + unknown
             ),
         );
@@ -285,7 +320,7 @@ fn judge(row: &mut Row, tally: &Tally, check: &Check) {
 }
 
 async fn stop(server: Server, row: &mut Row) -> anyhow::Result<()> {
-    let exit = server.terminate(STOP_WITHIN).await?;
+    let exit = server.terminate_async(STOP_WITHIN).await?;
     if exit.killed || !exit.status.success() {
         fail(
             row,
@@ -299,11 +334,19 @@ async fn stop(server: Server, row: &mut Row) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn storm(fixture: &Fixture, server: Server, url: &str, row: &mut Row) -> anyhow::Result<()> {
-    let key = Uuid::new_v4();
-    let outcomes =
-        join_all((0..STORM).map(|_| fixture.api.purchase(fixture.customer, fixture.disc, key)))
-            .await;
+async fn storm(
+    fixture: &Fixture,
+    server: Server,
+    url: &DatabaseUrl,
+    row: &mut Row,
+) -> anyhow::Result<()> {
+    let request = Request::Purchase {
+        customer: fixture.customer,
+        disc: fixture.disc,
+        quantity: 1,
+        key: Some(Uuid::new_v4()),
+    };
+    let outcomes = join_all((0..STORM).map(|_| fixture.api.send(&request))).await;
     stop(server, row).await?;
     let tally = Tally::of(&outcomes);
     let check = check::run(url, &tally.orders).await?;
@@ -313,7 +356,7 @@ async fn storm(fixture: &Fixture, server: Server, url: &str, row: &mut Row) -> a
     ids.dedup();
     let originals = outcomes
         .iter()
-        .filter(|outcome| matches!(outcome, Outcome::Answered(a) if a.status == 201 && !a.replayed))
+        .filter(|outcome| matches!(outcome, Reply::Answer(a) if a.status == 201 && !a.replayed))
         .count();
     row.notes.push(format!("answers: {}", tally.answers()));
     row.notes.push(format!(
@@ -330,12 +373,12 @@ async fn storm(fixture: &Fixture, server: Server, url: &str, row: &mut Row) -> a
     if ids.len() > 1 {
         fail(row, format!("DUPLICATE: one key made {} orders", ids.len()));
     }
-    if check.confirmed_orders != 1 {
+    if check.ledger.confirmed_orders != 1 {
         fail(
             row,
             format!(
                 "one key must make exactly one order; the database has {}",
-                check.confirmed_orders
+                check.ledger.confirmed_orders
             ),
         );
     }
@@ -349,21 +392,21 @@ async fn storm(fixture: &Fixture, server: Server, url: &str, row: &mut Row) -> a
 }
 
 async fn kill(
-    ctx: &Ctx,
+    suite: &Suite,
     fixture: &Fixture,
     server: Server,
-    url: &str,
+    url: &DatabaseUrl,
     row: &mut Row,
 ) -> anyhow::Result<()> {
-    let load = Load::start(&fixture.api, ctx.clients, fixture.customer, fixture.disc);
-    sleep(ctx.timing.warmup).await;
+    let load = Load::start(&fixture.api, suite.clients, fixture.customer, fixture.disc);
+    sleep(suite.timing.warmup).await;
     let killed_at = load.elapsed();
-    server.kill9().await?;
+    server.kill9()?;
     let mut server = fixture.launch.start()?;
-    let restarted = server.wait_ready(&fixture.api, READY_WITHIN).await;
+    let restarted = server.wait_ready_async(READY_WITHIN).await;
     let back_at = load.elapsed();
     if restarted.is_ok() {
-        sleep(ctx.timing.after).await;
+        sleep(suite.timing.after).await;
     }
     let records = load.finish().await;
     stop(server, row).await?;
@@ -373,7 +416,8 @@ async fn kill(
     let check = check::run(url, &tally.orders).await?;
     judge(row, &tally, &check);
     let after_restart = created_in(&records, back_at, Duration::MAX);
-    let committed = check.confirmed_orders - i64::try_from(tally.created).unwrap_or(i64::MAX);
+    let committed =
+        check.ledger.confirmed_orders - i64::try_from(tally.created).unwrap_or(i64::MAX);
     row.notes.push(format!(
         "killed at {:.1} s; in flight at kill: {} ({committed} committed unanswered)",
         killed_at.as_secs_f64(),
@@ -391,25 +435,21 @@ async fn kill(
 }
 
 async fn outage(
-    ctx: &Ctx,
+    suite: &Suite,
     fixture: &Fixture,
     server: Server,
-    url: &str,
+    url: &DatabaseUrl,
     row: &mut Row,
 ) -> anyhow::Result<()> {
-    let pg = ctx
-        .pg
-        .as_ref()
-        .context("the outage scenario needs --pg-ctl, --pg-data and --pg-log")?;
     let api = &fixture.api;
-    let load = Load::start(api, ctx.clients, fixture.customer, fixture.disc);
-    sleep(ctx.timing.warmup).await;
-    let stopped = pg.stop_fast().await;
+    let load = Load::start(api, suite.clients, fixture.customer, fixture.disc);
+    sleep(suite.timing.warmup).await;
+    let stopped = pg_ctl(&suite.cluster, Cluster::stop).await;
     let down_at = load.elapsed();
     let mut live = Vec::new();
     let mut ready = Vec::new();
     if stopped.is_ok() {
-        let until = Instant::now() + ctx.timing.outage;
+        let until = Instant::now() + suite.timing.outage;
         while Instant::now() < until {
             live.push(api.status("/health").await);
             ready.push(api.status("/health/ready").await);
@@ -417,7 +457,7 @@ async fn outage(
         }
     }
     let up_from = load.elapsed();
-    let started = pg.start().await;
+    let started = pg_ctl(&suite.cluster, Cluster::start).await;
     let up_at = load.elapsed();
     let deadline = Instant::now() + RECOVERY_BOUND;
     let recovered = loop {
@@ -429,7 +469,7 @@ async fn outage(
         }
         sleep(Duration::from_millis(20)).await;
     };
-    sleep(ctx.timing.after).await;
+    sleep(suite.timing.after).await;
     let records = load.finish().await;
     stop(server, row).await?;
     stopped.context("stopping PostgreSQL")?;
@@ -447,7 +487,7 @@ async fn outage(
     let fast_503 = during
         .iter()
         .filter(|record| {
-            matches!(&record.outcome, Outcome::Answered(a)
+            matches!(&record.outcome, Reply::Answer(a)
                 if a.status == 503 && a.code.as_deref() == Some("unavailable") && a.retry_after)
         })
         .count();
@@ -514,17 +554,17 @@ async fn outage(
 }
 
 async fn sigterm(
-    ctx: &Ctx,
+    suite: &Suite,
     fixture: &Fixture,
     server: Server,
-    url: &str,
+    url: &DatabaseUrl,
     row: &mut Row,
 ) -> anyhow::Result<()> {
-    let load = Load::start(&fixture.api, ctx.clients, fixture.customer, fixture.disc);
-    sleep(ctx.timing.warmup).await;
+    let load = Load::start(&fixture.api, suite.clients, fixture.customer, fixture.disc);
+    sleep(suite.timing.warmup).await;
     let term_at = load.elapsed();
     let exit = server
-        .terminate(SERVER_GRACE + EXIT_SLACK + EXIT_SLACK)
+        .terminate_async(SERVER_GRACE + EXIT_SLACK + EXIT_SLACK)
         .await;
     let records = load.finish().await;
     let exit = exit?;
@@ -565,12 +605,12 @@ async fn sigterm(
     }
     // Draining answers everything it accepted: no order may exist that
     // its buyer was not told about.
-    if check.confirmed_orders != i64::try_from(tally.created).unwrap_or(i64::MAX) {
+    if check.ledger.confirmed_orders != i64::try_from(tally.created).unwrap_or(i64::MAX) {
         fail(
             row,
             format!(
                 "{} order(s) committed without their 201 reaching the buyer",
-                check.confirmed_orders - i64::try_from(tally.created).unwrap_or(0)
+                check.ledger.confirmed_orders - i64::try_from(tally.created).unwrap_or(0)
             ),
         );
     }
@@ -582,16 +622,15 @@ fn created_in(records: &[Record], from: Duration, to: Duration) -> usize {
     records
         .iter()
         .filter(|record| record.sent >= from && record.sent < to)
-        .filter(|record| matches!(&record.outcome, Outcome::Answered(a) if a.status == 201))
+        .filter(|record| record.outcome.is_created())
         .count()
 }
 
-/// `exited 0`, `killed by signal 9`.
-fn describe_exit(status: std::process::ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => format!("exited {code}"),
-        (None, Some(signal)) => format!("killed by signal {signal}"),
-        (None, None) => status.to_string(),
-    }
+/// Runs a pg_ctl step (stop, start) of `cluster` off the runtime's threads,
+/// so the load keeps going meanwhile.
+async fn pg_ctl(cluster: &Cluster, step: fn(&Cluster) -> anyhow::Result<()>) -> anyhow::Result<()> {
+    let cluster = cluster.clone();
+    tokio::task::spawn_blocking(move || step(&cluster))
+        .await
+        .context("the pg_ctl task failed")?
 }

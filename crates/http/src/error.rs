@@ -12,7 +12,7 @@ use recordshop_domain::order::{OrderError, PlaceOrderError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::auth::Unauthenticated;
+use crate::credentials::Unauthenticated;
 
 /// The media type of every error body.
 const PROBLEM_JSON: HeaderValue = HeaderValue::from_static("application/problem+json");

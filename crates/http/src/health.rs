@@ -6,7 +6,8 @@ use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 
 use crate::error::ApiError;
-use crate::{AppState, resource};
+use crate::resource;
+use crate::state::AppState;
 
 /// The health routes, for the API's document.
 #[derive(OpenApi)]

@@ -18,8 +18,8 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse};
 use recordshop_domain::idempotency::{Created, IdempotencyKey, IdempotencyRequest, KeyOwner};
 use serde::Serialize;
 
-use crate::auth::Caller;
 use crate::created;
+use crate::credentials::Caller;
 use crate::error::ApiError;
 
 /// The request header naming a create's key.

@@ -5,8 +5,11 @@
 //! from domain entities, query and path parsing, the one mapping of domain
 //! errors to `application/problem+json`, and the request-id middleware.
 //!
-//! The server binary wires storage into an [`AppState`] and serves
-//! [`app`]; tests do the same with [`actix_web::test::init_service`].
+//! The server binary wires storage into an [`AppState`] and calls
+//! [`serve`], which runs [`app`] behind the request limits (`limits.rs`:
+//! head size, body deadline) and the [`Drain`] that lets a shutdown finish
+//! the requests in flight; tests use [`app`] with
+//! [`actix_web::test::init_service`].
 //!
 //! The API describes itself: [`openapi`] builds the OpenAPI 3.1 document
 //! from the handlers' and DTOs' annotations, served at `GET /openapi.json`
@@ -29,54 +32,39 @@
 #[macro_use]
 mod openapi;
 pub mod auth;
+mod credentials;
 mod customers;
 mod discs;
+mod drain;
 mod error;
 mod health;
 mod idempotency;
 mod json;
+mod limits;
 mod orders;
 mod params;
 mod request_id;
+mod serving;
+mod state;
 mod validation;
-
-use std::sync::Arc;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
 use actix_web::middleware::{Compress, from_fn};
 use actix_web::{App, HttpRequest, HttpResponse, Resource, web};
-use recordshop_domain::customer::CustomerService;
-use recordshop_domain::disc::DiscService;
-use recordshop_domain::health::StoreHealth;
-use recordshop_domain::order::PurchaseOrderService;
 use serde::Serialize;
 
-pub use auth::{Authenticator, Caller};
+pub use credentials::{AUTH_DISABLED_SUBJECT, Authenticator, Caller, Unauthenticated};
+pub use drain::Drain;
 pub use error::{ApiError, FieldError, ProblemCode};
 pub use idempotency::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED};
 pub use json::BODY_LIMIT;
+pub use limits::{BODY_TIMEOUT, HEAD_LIMIT};
 pub use openapi::{DOCS_PATH, OPENAPI_PATH, openapi};
 pub use request_id::{REQUEST_ID_HEADER, middleware as request_id_middleware};
-
-/// What every handler can reach: the domain services and the store's health.
-#[derive(Clone)]
-pub struct AppState {
-    /// The catalog.
-    pub discs: DiscService,
-    /// Customers.
-    pub customers: CustomerService,
-    /// Purchase orders.
-    pub orders: PurchaseOrderService,
-    /// Readiness of the store behind the services.
-    pub health: Arc<dyn StoreHealth>,
-    /// Name of the store's concurrency strategy, reported by `GET /health`.
-    pub strategy: String,
-    /// How callers prove who they are; `GET /health` reports whether it is
-    /// enabled.
-    pub authenticator: Authenticator,
-}
+pub use serving::{ServeOptions, Serving, serve};
+pub use state::AppState;
 
 /// Registers every route, the extractor configurations and the problem+json
 /// fallback for unknown routes on `config`.

@@ -326,7 +326,7 @@ pub(crate) mod examples {
 
     use recordshop_auth::TokenError;
 
-    use crate::auth::Unauthenticated;
+    use crate::credentials::Unauthenticated;
     use crate::error::{ApiError, FieldError};
     use crate::json::BODY_LIMIT;
 

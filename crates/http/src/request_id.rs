@@ -30,10 +30,7 @@ pub async fn middleware(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let id = client_id(&request).unwrap_or_else(|| {
-        HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
-            .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
-    });
+    let id = id_for(&request);
     // The path without its query: filters may hold emails or documents.
     let span = tracing::info_span!(
         "request",
@@ -60,6 +57,15 @@ pub async fn middleware(
     let latency_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
     span.in_scope(|| tracing::info!(status, latency_ms, "request handled"));
     Ok(response)
+}
+
+/// The id of `request`: the client's when it is sane, else a fresh one.
+/// Also what answers given before this middleware runs echo.
+pub(crate) fn id_for(request: &ServiceRequest) -> HeaderValue {
+    client_id(request).unwrap_or_else(|| {
+        HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+            .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+    })
 }
 
 /// The client's id when it is sane: 1 to 128 printable ASCII characters.

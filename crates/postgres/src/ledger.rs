@@ -75,3 +75,18 @@ pub async fn read_ledger(
         })
         .collect()
 }
+
+const CONFIRMED_AMONG: &str =
+    "SELECT count(*) FROM purchase_orders WHERE id = ANY($1) AND status = 'confirmed'";
+
+/// How many of the orders `ids` exist and are confirmed: a tool's check
+/// that every order it was answered 201 for is there.
+///
+/// # Errors
+/// When the query fails.
+pub async fn confirmed_among(
+    client: &impl GenericClient,
+    ids: &[uuid::Uuid],
+) -> Result<i64, tokio_postgres::Error> {
+    client.query_one(CONFIRMED_AMONG, &[&ids]).await?.try_get(0)
+}

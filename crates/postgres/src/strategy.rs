@@ -87,6 +87,13 @@ fn accepted_names() -> String {
         .join(", ")
 }
 
+/// As its name, so reports and results files read like the configuration.
+impl serde::Serialize for ConcurrencyStrategy {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 impl FromStr for ConcurrencyStrategy {
     type Err = UnknownStrategy;
 

@@ -27,10 +27,10 @@ pub const TITLE: &str = "Lea Record Shop";
 pub const BASE_URL: &str = "http://127.0.0.1:8080";
 
 /// The seed's John Doe, active.
-pub const SEED_CUSTOMER_ID: &str = "0e92cf1e-7bc4-4f9e-8eb6-3c88627efecb";
+pub const SEED_CUSTOMER_ID: &str = recordshop_harness::seed::CUSTOMER;
 
 /// The seed's "We are Reactive", 500 units in stock.
-pub const SEED_DISC_ID: &str = "bcd8a0e9-dc0a-4ae7-a783-458542e2cc39";
+pub const SEED_DISC_ID: &str = recordshop_harness::seed::DISC;
 
 /// An id that names nothing.
 pub const UNKNOWN_ID: &str = "00000000-0000-4000-8000-000000000000";

@@ -5,14 +5,15 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
+use recordshop_harness::postgres::{Admin, DatabaseName, DatabaseUrl};
+use recordshop_harness::seed;
 use serde_json::Value;
-use tokio_postgres::NoTls;
 
 use crate::catalog;
 use crate::har;
 use crate::insomnia;
 use crate::runner;
-use crate::service::{self, Service};
+use crate::service::Service;
 use crate::step::Step;
 use crate::template::Context;
 
@@ -29,19 +30,7 @@ pub const REGENERATE: &str = "cargo xtask rest-docs";
 /// The repository's `rest-docs/`.
 #[must_use]
 pub fn default_dir() -> PathBuf {
-    repository().join("rest-docs")
-}
-
-/// The repository's `seed/seed.sql`.
-#[must_use]
-pub fn default_seed() -> PathBuf {
-    repository().join("seed").join("seed.sql")
-}
-
-fn repository() -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    // Canonical for readable messages; the joined path works as well.
-    path.canonicalize().unwrap_or(path)
+    recordshop_harness::workspace_root().join("rest-docs")
 }
 
 fn pretty(value: &impl serde::Serialize) -> anyhow::Result<String> {
@@ -132,36 +121,19 @@ fn first_difference(committed: &str, expected: &str) -> String {
 /// Writes `rest-docs/`: the OpenAPI document, the Insomnia export, and a
 /// HAR recorded by sending every catalog request to the real service on a
 /// scratch database, created on the server `admin` points to, migrated,
-/// seeded from `seed_file`, and dropped afterwards.
+/// seeded, and dropped afterwards.
 ///
 /// # Errors
 /// When the database cannot be prepared, a request does not answer its
 /// documented status (nothing is written then), or a file cannot be written.
-pub async fn generate(
-    dir: &Path,
-    admin: &tokio_postgres::Config,
-    seed_file: &Path,
-) -> anyhow::Result<()> {
-    let scratch = format!("rest_docs_{}", uuid::Uuid::new_v4().simple());
-    let (client, connection) = admin
-        .connect(NoTls)
-        .await
-        .context("connecting to the admin database")?;
-    tokio::spawn(connection);
-    client
-        .batch_execute(&format!("CREATE DATABASE \"{scratch}\""))
-        .await
-        .with_context(|| format!("creating the scratch database {scratch}"))?;
-    let mut database = admin.clone();
-    database.dbname(&scratch);
-    let recorded = record(&database, seed_file).await;
-    let dropped = client
-        .batch_execute(&format!(
-            "DROP DATABASE IF EXISTS \"{scratch}\" WITH (FORCE)"
-        ))
-        .await;
-    if let Err(error) = dropped {
-        eprintln!("warning: could not drop the scratch database {scratch}: {error}");
+pub async fn generate(dir: &Path, admin: &DatabaseUrl) -> anyhow::Result<()> {
+    let admin = Admin::connect(admin).await?;
+    let scratch =
+        DatabaseName::scratch("rest_docs", &[], &uuid::Uuid::new_v4().simple().to_string())?;
+    let database = admin.create(&scratch).await?;
+    let recorded = record(&database).await;
+    if let Err(error) = admin.drop_database(&scratch).await {
+        eprintln!("warning: {error:#}");
     }
     let har = recorded?;
 
@@ -177,10 +149,10 @@ pub async fn generate(
     Ok(())
 }
 
-async fn record(database: &tokio_postgres::Config, seed_file: &Path) -> anyhow::Result<Value> {
-    let service = Service::start(database.clone()).await?;
+async fn record(database: &DatabaseUrl) -> anyhow::Result<Value> {
+    let service = Service::start(database).await?;
     let result = async {
-        service::seed(database, seed_file).await?;
+        seed::load(database).await?;
         let base = service.base_url();
         let mut context = Context {
             environment: catalog::environment()

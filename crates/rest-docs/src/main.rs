@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use recordshop_harness::postgres::DatabaseUrl;
 use recordshop_rest_docs::files;
 
 #[derive(Parser)]
@@ -22,16 +23,14 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Rewrite openapi.json, insomnia.json and recordshop.har; the HAR is
-    /// recorded from the service started in-process on a scratch database.
+    /// recorded from the service started in-process on a scratch database
+    /// seeded with seed/seed.sql.
     Generate {
         /// A PostgreSQL URL on which databases may be created and dropped,
         /// e.g. postgres://postgres@127.0.0.1:5432/postgres. A scratch
         /// database is created there, migrated, seeded, and dropped.
         #[arg(long, env = "RECORDSHOP_TEST_DATABASE_URL", hide_env_values = true)]
         database_url: String,
-        /// The demo data to load; the repository's seed/seed.sql by default.
-        #[arg(long)]
-        seed: Option<PathBuf>,
     },
     /// Fail when the committed files differ from what the code and the
     /// catalog make.
@@ -44,17 +43,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let dir = cli.dir.unwrap_or_else(files::default_dir);
     let result = match cli.command {
-        Command::Generate { database_url, seed } => {
-            let seed = seed.unwrap_or_else(files::default_seed);
-            actix_web::rt::System::new().block_on(async {
-                let admin: tokio_postgres::Config = database_url
-                    .parse()
-                    .context("--database-url is not a PostgreSQL URL")?;
-                files::generate(&dir, &admin, &seed).await?;
-                println!("wrote {}", dir.display());
-                Ok(())
-            })
-        }
+        Command::Generate { database_url } => actix_web::rt::System::new().block_on(async {
+            let admin: DatabaseUrl = database_url.parse().context("--database-url")?;
+            files::generate(&dir, &admin).await?;
+            println!("wrote {}", dir.display());
+            Ok(())
+        }),
         Command::Check => files::check(&dir).map(|()| println!("{} is up to date", dir.display())),
         Command::Openapi => files::openapi_text().map(|text| print!("{text}")),
     };

@@ -1,39 +1,14 @@
 //! The real service, started in-process on a free port over a seeded
 //! database: what the HAR is recorded from and the replay runs against.
 
-use std::path::Path;
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use anyhow::Context as _;
 use recordshop::{Application, Config};
-use recordshop_auth::{Principal, TokenKeys};
-use tokio_postgres::NoTls;
-
-use crate::catalog;
-
-/// Loads the demo data (`seed/seed.sql`) into the migrated database that
-/// `database` points to.
-///
-/// # Errors
-/// When the file cannot be read or the database refuses it.
-pub async fn seed(database: &tokio_postgres::Config, seed_file: &Path) -> anyhow::Result<()> {
-    let sql = std::fs::read_to_string(seed_file)
-        .with_context(|| format!("reading {}", seed_file.display()))?;
-    let (client, connection) = database
-        .connect(NoTls)
-        .await
-        .context("connecting to load the seed")?;
-    let connection = tokio::spawn(connection);
-    client
-        .batch_execute(&sql)
-        .await
-        .with_context(|| format!("loading {}", seed_file.display()))?;
-    drop(client);
-    // The connection task ends once the client is gone.
-    let _ = connection.await;
-    Ok(())
-}
+use recordshop_harness::postgres::DatabaseUrl;
+use recordshop_harness::signing::SigningKey;
+use recordshop_harness::{net, seed};
 
 /// How long the tokens of a recording or a replay last: longer than any
 /// run of the catalog.
@@ -42,7 +17,7 @@ const TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
 /// A running service; stop it with [`Service::stop`].
 pub struct Service {
     port: u16,
-    keys: TokenKeys,
+    key: SigningKey,
     handle: ServerHandle,
     task: actix_web::rt::task::JoinHandle<std::io::Result<()>>,
 }
@@ -56,18 +31,17 @@ impl Service {
     ///
     /// # Errors
     /// When the migrations fail or the server cannot start.
-    pub async fn start(database: tokio_postgres::Config) -> anyhow::Result<Self> {
-        let secret = recordshop_auth::random_secret();
-        let keys = TokenKeys::from_secret(secret.as_bytes())?;
+    pub async fn start(database: &DatabaseUrl) -> anyhow::Result<Self> {
+        let key = SigningKey::random();
         let (_, mut config) = Config::parse_from([
             "recordshop".to_owned(),
             "--host=127.0.0.1".to_owned(),
             "--port=0".to_owned(),
             "--http-workers=1".to_owned(),
-            format!("--jwt-secret={secret}"),
+            format!("--jwt-secret={}", key.expose_secret()),
         ])
         .context("configuring the service")?;
-        config.database = database;
+        config.database = database.config().clone();
         recordshop::migrate(&config).await?;
         let application = Application::build(&config).await?;
         let port = application.port();
@@ -75,7 +49,7 @@ impl Service {
         let task = actix_web::rt::spawn(application.run_until_stopped());
         Ok(Self {
             port,
-            keys,
+            key,
             handle,
             task,
         })
@@ -88,17 +62,15 @@ impl Service {
     /// # Errors
     /// When a token cannot be minted (a clock before 1970).
     pub fn token_environment(&self) -> anyhow::Result<[(String, String); 2]> {
-        let customer = catalog::SEED_CUSTOMER_ID
-            .parse()
-            .context("the seed customer's id")?;
+        let customer = seed::CUSTOMER.parse().context("the seed customer's id")?;
         Ok([
             (
                 "staff_token".to_owned(),
-                self.keys.mint(&Principal::staff(), TOKEN_TTL)?,
+                self.key.staff_token("staff", TOKEN_TTL)?,
             ),
             (
                 "customer_token".to_owned(),
-                self.keys.mint(&Principal::Customer(customer), TOKEN_TTL)?,
+                self.key.customer_token(customer, TOKEN_TTL)?,
             ),
         ])
     }
@@ -106,7 +78,7 @@ impl Service {
     /// `http://127.0.0.1:{port}`.
     #[must_use]
     pub fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        net::http_base("127.0.0.1", self.port)
     }
 
     /// Stops the server, letting in-flight requests finish.

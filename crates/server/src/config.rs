@@ -1,236 +1,25 @@
-//! Configuration: every setting read once at start from its environment
-//! variable (or the matching flag), validated, and refused with a message
-//! naming the variable and what it accepts.
+//! The validated configuration the server runs with: built from the
+//! [`Settings`] the command line read, checking what involves several of
+//! them, and shown in the start-up log without its secrets.
 //!
-//! # Authentication: secure by default
-//! The server signs and verifies bearer tokens with one secret of at least
-//! 32 bytes, from `JWT_SECRET` or from the file `JWT_SECRET_FILE` names
-//! (its trailing newline dropped; the file keeps the secret out of the
-//! process environment and of `ps`). Without a secret the server refuses
-//! to start (exit 2), unless `AUTH_DISABLED=true` says explicitly to run
-//! with every caller treated as staff — for local experiments only; the
-//! server then warns at start and `/health` reports `"auth": "disabled"`.
-//! A secret together with `AUTH_DISABLED=true`, or both `JWT_SECRET` and
-//! `JWT_SECRET_FILE`, is a contradiction and refused too. An empty variable
-//! counts as unset, as compose files often leave them.
+//! How each setting is read is `cli.rs`; the database connection is
+//! assembled in `database.rs`; the signing key is read in `secrets.rs`
+//! (with the rules of authentication).
 
 use std::fmt;
 use std::num::NonZero;
-use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::{Args, Parser, Subcommand};
-use recordshop_auth::TokenKeys;
+use clap::Parser;
 use recordshop_domain::RetryPolicy;
 use recordshop_http::Authenticator;
 use recordshop_postgres::{
     BatchSettings, ConcurrencyStrategy, DatabaseTimeouts, IdempotencySettings, PoolSettings,
 };
-use tokio_postgres::config::Host;
 
-/// The command line: an optional subcommand and the settings.
-#[derive(Parser)]
-#[command(
-    name = "recordshop",
-    version,
-    about = "The record shop's order service"
-)]
-pub struct Cli {
-    /// What to do; `serve` when omitted.
-    #[command(subcommand)]
-    pub command: Option<Command>,
-    /// Every setting, from the environment or flags.
-    #[command(flatten)]
-    pub settings: Settings,
-}
-
-/// The operations the binary performs.
-#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
-pub enum Command {
-    /// Apply pending migrations, then serve HTTP until SIGINT or SIGTERM.
-    Serve,
-    /// Apply pending migrations and exit.
-    Migrate,
-    /// Print a bearer token signed with JWT_SECRET / JWT_SECRET_FILE, and
-    /// nothing else: `TOKEN=$(recordshop token --role staff)`. Needs no
-    /// database.
-    Token(crate::token::TokenArgs),
-}
-
-/// The settings as read, before the checks that involve several of them.
-/// Each value parser's message says what the setting accepts; clap prefixes
-/// it with the setting's name, which is its environment variable.
-#[derive(Args)]
-pub struct Settings {
-    /// postgres://user:password@host:port/database; wins over POSTGRES_*.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        value_name = "DATABASE_URL",
-        global = true,
-        hide_env_values = true
-    )]
-    database_url: Option<String>,
-    #[arg(
-        long,
-        env = "POSTGRES_HOST",
-        value_name = "POSTGRES_HOST",
-        default_value = "localhost",
-        global = true
-    )]
-    postgres_host: String,
-    #[arg(long, env = "POSTGRES_PORT", value_name = "POSTGRES_PORT", default_value = "5432", value_parser = port, global = true)]
-    postgres_port: u16,
-    #[arg(
-        long,
-        env = "POSTGRES_USER",
-        value_name = "POSTGRES_USER",
-        default_value = "postgres",
-        global = true
-    )]
-    postgres_user: String,
-    #[arg(
-        long,
-        env = "POSTGRES_PASSWORD",
-        value_name = "POSTGRES_PASSWORD",
-        default_value = "postgres",
-        hide_env_values = true,
-        hide_default_value = true,
-        global = true
-    )]
-    postgres_password: String,
-    #[arg(
-        long,
-        env = "POSTGRES_DB",
-        value_name = "POSTGRES_DB",
-        default_value = "postgres",
-        global = true
-    )]
-    postgres_db: String,
-    /// Schema put first on the search path; PostgreSQL's default (public) when unset.
-    #[arg(
-        long,
-        env = "POSTGRES_SCHEMA",
-        value_name = "POSTGRES_SCHEMA",
-        global = true
-    )]
-    postgres_schema: Option<String>,
-    /// pessimistic (default), optimistic, atomic or batched.
-    #[arg(long, env = "CONCURRENCY_STRATEGY", value_name = "CONCURRENCY_STRATEGY", value_parser = ConcurrencyStrategy::from_str, global = true)]
-    concurrency_strategy: Option<ConcurrencyStrategy>,
-    /// true means CONCURRENCY_STRATEGY=optimistic (the original service's switch).
-    #[arg(long, env = "USE_OPTIMISTIC_CC", value_name = "USE_OPTIMISTIC_CC", value_parser = boolean, global = true)]
-    use_optimistic_cc: Option<bool>,
-    #[arg(
-        long,
-        env = "HOST",
-        value_name = "HOST",
-        default_value = "127.0.0.1",
-        global = true
-    )]
-    host: String,
-    /// 0 picks a free port.
-    #[arg(long, env = "PORT", value_name = "PORT", default_value = "8080", value_parser = port, global = true)]
-    port: u16,
-    #[arg(long, env = "DB_POOL_SIZE", value_name = "DB_POOL_SIZE", default_value = "16", value_parser = at_least_one::<usize>, global = true)]
-    db_pool_size: usize,
-    /// How long a request waits for a database connection before answering 503.
-    #[arg(long, env = "DB_POOL_TIMEOUT_MS", value_name = "DB_POOL_TIMEOUT_MS", default_value = "2000", value_parser = at_least_one::<u64>, global = true)]
-    db_pool_timeout_ms: u64,
-    /// PostgreSQL cancels a statement (lock waits included) running longer
-    /// and the request answers 503 `unavailable`; 0 disables the limit.
-    #[arg(
-        long,
-        env = "DB_STATEMENT_TIMEOUT_MS",
-        value_name = "DB_STATEMENT_TIMEOUT_MS",
-        default_value = "5000",
-        global = true
-    )]
-    db_statement_timeout_ms: u64,
-    /// How long an Idempotency-Key answers with its first request's result
-    /// (then it is purged and free again), e.g. 24h, 90m.
-    #[arg(long, env = "IDEMPOTENCY_KEY_TTL", value_name = "IDEMPOTENCY_KEY_TTL", default_value = "24h", value_parser = positive_duration, global = true)]
-    idempotency_key_ttl: Duration,
-    /// Actix workers; one per available CPU when unset.
-    #[arg(long, env = "HTTP_WORKERS", value_name = "HTTP_WORKERS", value_parser = at_least_one::<usize>, global = true)]
-    http_workers: Option<usize>,
-    /// Attempts at a unit of work that keeps conflicting, the first included.
-    #[arg(long, env = "OPTIMISTIC_MAX_ATTEMPTS", value_name = "OPTIMISTIC_MAX_ATTEMPTS", default_value_t = RetryPolicy::default().max_attempts, value_parser = at_least_one::<u32>, global = true)]
-    optimistic_max_attempts: u32,
-    /// No retry starts after this long since the first attempt.
-    #[arg(long, env = "OPTIMISTIC_RETRY_BUDGET_MS", value_name = "OPTIMISTIC_RETRY_BUDGET_MS", default_value = "2000", value_parser = at_least_one::<u64>, global = true)]
-    optimistic_retry_budget_ms: u64,
-    /// Batched strategy: purchases at most in one transaction.
-    #[arg(long, env = "BATCH_MAX_SIZE", value_name = "BATCH_MAX_SIZE", default_value_t = BatchSettings::default().max_batch, value_parser = at_least_one::<usize>, global = true)]
-    batch_max_size: usize,
-    /// Batched strategy: the longest a purchase of a busy disc waits for
-    /// others to join its batch; 0 is pure group commit.
-    #[arg(long, env = "BATCH_MAX_WAIT_MS", value_name = "BATCH_MAX_WAIT_MS", default_value_t = default_batch_wait_ms(), global = true)]
-    batch_max_wait_ms: u64,
-    /// The secret tokens are signed with, at least 32 bytes. Prefer
-    /// JWT_SECRET_FILE: a flag shows in `ps`.
-    #[arg(
-        long,
-        env = "JWT_SECRET",
-        value_name = "JWT_SECRET",
-        hide_env_values = true,
-        global = true
-    )]
-    jwt_secret: Option<String>,
-    /// A file holding the signing secret (trailing newline ignored).
-    #[arg(
-        long,
-        env = "JWT_SECRET_FILE",
-        value_name = "JWT_SECRET_FILE",
-        global = true
-    )]
-    jwt_secret_file: Option<std::path::PathBuf>,
-    /// true: no authentication, every caller is staff. Local experiments only.
-    #[arg(long, env = "AUTH_DISABLED", value_name = "AUTH_DISABLED", default_value = "false", value_parser = boolean, action = clap::ArgAction::Set, global = true)]
-    auth_disabled: bool,
-    /// Log filter, e.g. `info` or `recordshop_http=debug,info`.
-    #[arg(
-        long,
-        env = "RUST_LOG",
-        value_name = "RUST_LOG",
-        default_value = "info",
-        global = true
-    )]
-    rust_log: String,
-}
-
-fn port(raw: &str) -> Result<u16, String> {
-    raw.trim()
-        .parse()
-        .map_err(|_| "expected a port number from 0 to 65535".to_owned())
-}
-
-fn at_least_one<T: FromStr + PartialOrd + From<u8>>(raw: &str) -> Result<T, String> {
-    match raw.trim().parse::<T>() {
-        Ok(value) if value >= T::from(1) => Ok(value),
-        _ => Err("expected a whole number of at least 1".to_owned()),
-    }
-}
-
-fn positive_duration(raw: &str) -> Result<Duration, String> {
-    match humantime::parse_duration(raw.trim()) {
-        Ok(duration) if !duration.is_zero() => Ok(duration),
-        _ => Err("expected a positive duration such as 24h, 90m or 3600s".to_owned()),
-    }
-}
-
-fn boolean(raw: &str) -> Result<bool, String> {
-    match raw.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Ok(true),
-        "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err("expected true or false".to_owned()),
-    }
-}
-
-fn default_batch_wait_ms() -> u64 {
-    u64::try_from(BatchSettings::default().max_wait.as_millis()).unwrap_or(u64::MAX)
-}
+use crate::cli::{Cli, Command, Settings};
+use crate::database::{self, DatabaseSummary};
 
 /// The validated configuration the server runs with.
 #[derive(Clone)]
@@ -287,7 +76,10 @@ impl Config {
     /// authentication settings are missing or contradict each other (see
     /// the module's documentation).
     pub fn from_settings(settings: Settings) -> anyhow::Result<Self> {
-        let auth = match (settings.signing_key()?, settings.auth_disabled) {
+        let auth = match (
+            settings.signing.signing_key()?,
+            settings.signing.auth_disabled,
+        ) {
             (Some(keys), false) => Authenticator::Enabled(keys),
             (None, true) => Authenticator::Disabled,
             (Some(_), true) => bail!(
@@ -301,7 +93,7 @@ impl Config {
             ),
         };
         let strategy = strategy(settings.concurrency_strategy, settings.use_optimistic_cc)?;
-        let database = database(&settings)?;
+        let database = database::from_settings(&settings)?;
         tracing_subscriber::EnvFilter::try_new(&settings.rust_log).with_context(|| {
             format!(
                 "RUST_LOG {:?} is not a log filter (e.g. info, or recordshop_http=debug,info)",
@@ -344,42 +136,6 @@ impl Config {
     }
 }
 
-impl Settings {
-    /// The signing keys from `JWT_SECRET` or `JWT_SECRET_FILE`; `None`
-    /// when neither is set (an empty variable counts as unset).
-    ///
-    /// # Errors
-    /// When both are set, the file cannot be read, or the secret is under
-    /// 32 bytes; each message names the variable.
-    pub fn signing_key(&self) -> anyhow::Result<Option<TokenKeys>> {
-        let secret = self.jwt_secret.as_deref().filter(|s| !s.is_empty());
-        let file = self
-            .jwt_secret_file
-            .as_deref()
-            .filter(|path| !path.as_os_str().is_empty());
-        let (variable, secret) = match (secret, file) {
-            (Some(_), Some(_)) => {
-                bail!("JWT_SECRET and JWT_SECRET_FILE are both set; set only one of them")
-            }
-            (None, None) => return Ok(None),
-            (Some(secret), None) => ("JWT_SECRET", secret.as_bytes().to_vec()),
-            (None, Some(path)) => {
-                let mut bytes = std::fs::read(path)
-                    .with_context(|| format!("JWT_SECRET_FILE: cannot read {}", path.display()))?;
-                // Editors and `echo` end files with a newline that nobody
-                // means as part of the secret.
-                while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-                    bytes.pop();
-                }
-                ("JWT_SECRET_FILE", bytes)
-            }
-        };
-        TokenKeys::from_secret(&secret)
-            .map(Some)
-            .with_context(|| format!("{variable} is not a usable signing key"))
-    }
-}
-
 /// `USE_OPTIMISTIC_CC` is the original service's switch; it may accompany
 /// `CONCURRENCY_STRATEGY` only when both say the same.
 fn strategy(
@@ -402,66 +158,6 @@ fn strategy(
         (None, Some(true)) => Ok(Optimistic),
         (None, _) => Ok(Pessimistic),
     }
-}
-
-fn database(settings: &Settings) -> anyhow::Result<tokio_postgres::Config> {
-    // An empty variable (common in compose files) counts as unset.
-    let url = settings
-        .database_url
-        .as_deref()
-        .filter(|url| !url.trim().is_empty());
-    let mut config = if let Some(url) = url {
-        // The parser's messages name options, never values: the URL holds
-        // the password.
-        url.trim().parse::<tokio_postgres::Config>().map_err(|error| {
-            anyhow::anyhow!(
-                "DATABASE_URL is not a PostgreSQL URL like postgres://user:password@host:5432/database ({error})"
-            )
-        })?
-    } else {
-        let mut config = tokio_postgres::Config::new();
-        config
-            .host(&settings.postgres_host)
-            .port(settings.postgres_port)
-            .user(&settings.postgres_user)
-            .password(&settings.postgres_password)
-            .dbname(&settings.postgres_db);
-        config
-    };
-    let schema = settings
-        .postgres_schema
-        .as_deref()
-        .map(str::trim)
-        .filter(|schema| !schema.is_empty());
-    if let Some(schema) = schema {
-        if !is_identifier(schema) {
-            bail!(
-                "POSTGRES_SCHEMA {schema:?} is not a plain identifier \
-                 (letters, digits and _, not starting with a digit, at most 63)"
-            );
-        }
-        let search_path = format!("-c search_path={schema}");
-        let options = match config.get_options() {
-            Some(existing) if !existing.is_empty() => format!("{existing} {search_path}"),
-            _ => search_path,
-        };
-        config.options(options);
-    }
-    if config.get_application_name().is_none() {
-        config.application_name("recordshop");
-    }
-    Ok(config)
-}
-
-/// Only plain identifiers reach the connection's options string, where a
-/// space would start another option.
-fn is_identifier(name: &str) -> bool {
-    let mut chars = name.chars();
-    name.len() <= 63
-        && chars
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Never prints the password: it shows where the database is and how the
@@ -488,39 +184,5 @@ impl fmt::Debug for Config {
                 },
             )
             .finish()
-    }
-}
-
-struct DatabaseSummary<'a>(&'a tokio_postgres::Config);
-
-impl fmt::Debug for DatabaseSummary<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let config = self.0;
-        let user = config.get_user().unwrap_or("");
-        let password = if config.get_password().is_some() {
-            ":<redacted>"
-        } else {
-            ""
-        };
-        let hosts: Vec<String> = config
-            .get_hosts()
-            .iter()
-            .map(|host| match host {
-                Host::Tcp(name) => name.clone(),
-                Host::Unix(path) => path.display().to_string(),
-            })
-            .collect();
-        let ports: Vec<String> = config.get_ports().iter().map(u16::to_string).collect();
-        write!(
-            f,
-            "\"postgres://{user}{password}@{}:{}/{}\"",
-            hosts.join(","),
-            ports.join(","),
-            config.get_dbname().unwrap_or("")
-        )?;
-        if let Some(options) = config.get_options() {
-            write!(f, " options={options:?}")?;
-        }
-        Ok(())
     }
 }

@@ -1,6 +1,15 @@
 //! The record shop server: configuration, the wiring of the PostgreSQL
-//! adapter, the domain services and the HTTP app, and the `serve` and
-//! `migrate` commands.
+//! adapter, the domain services and the HTTP app, signals, and the
+//! `serve`, `migrate` and `token` commands. The HTTP server itself, its
+//! middleware and limits are the http crate's.
+//!
+//! - `cli.rs`: the command line and every setting as read;
+//! - `config.rs`: the validated [`Config`], checks across settings;
+//! - `database.rs`: the database connection from `DATABASE_URL` or
+//!   `POSTGRES_*`; `secrets.rs`: the signing key and the rules of
+//!   authentication; `values.rs`: the settings' value parsers;
+//! - `startup.rs`: wiring, serving, and the graceful shutdown on signals;
+//! - `token.rs`: `recordshop token`.
 //!
 //! Tests start the real application on port 0:
 //!
@@ -17,14 +26,17 @@
 
 use std::io::IsTerminal;
 
+pub mod cli;
 pub mod config;
-mod drain;
-mod edge;
+mod database;
+pub mod secrets;
 mod startup;
 pub mod token;
+mod values;
 
-pub use config::{Cli, Command, Config};
-pub use drain::Drain;
+pub use cli::{Cli, Command, Settings};
+pub use config::Config;
+pub use recordshop_http::Drain;
 pub use startup::{Application, ShutdownTrigger, app_state, migrate};
 
 /// Sends logs to stdout, filtered by `filter` (validated by [`Config`]).

@@ -11,7 +11,7 @@ fn main() -> ExitCode {
     // Minting needs the secret only: no database, no server settings, no
     // logs (stdout carries the token alone).
     if let Some(Command::Token(args)) = &cli.command {
-        return match recordshop::token::mint(args, &cli.settings) {
+        return match recordshop::token::mint(args, &cli.settings.signing) {
             Ok(token) => {
                 println!("{token}");
                 ExitCode::SUCCESS

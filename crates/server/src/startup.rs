@@ -5,15 +5,13 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::HttpServer;
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::middleware::from_fn;
 use anyhow::Context;
 use deadpool_postgres::Pool;
 use recordshop_domain::customer::CustomerService;
 use recordshop_domain::disc::DiscService;
 use recordshop_domain::order::PurchaseOrderService;
-use recordshop_http::AppState;
+use recordshop_http::{AppState, Drain, ServeOptions, Serving};
 use recordshop_postgres::{
     PgCustomerRepository, PgDiscRepository, PgPurchaseOrderRepository, PgStoreHealth,
     create_pool_with_timeouts, purge_expired_idempotency_keys,
@@ -23,25 +21,10 @@ use tokio::sync::Notify;
 use tokio_postgres::NoTls;
 
 use crate::config::Config;
-use crate::drain::{self, Drain};
-use crate::edge;
 
 /// How long in-flight requests may take to finish once a stop is asked for.
 /// Below the 10 s most orchestrators wait before killing the process.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-/// A client gets this long to send a request's head (line and headers)
-/// before it is answered 408 and cut off, so slow clients cannot hold
-/// connections open for free.
-const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long an idle kept-alive connection stays open between requests.
-const KEEP_ALIVE: Duration = Duration::from_secs(5);
-/// How long a closing connection may take to flush its last response.
-const CLIENT_DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-/// Connections per worker at most; past that, new ones wait in the
-/// kernel's listen backlog. Bounds the sockets and memory a flood of idle
-/// connections can take (actix's default is 25,000 per worker, far past
-/// the usual 1,024 open files).
-const MAX_CONNECTIONS_PER_WORKER: usize = 256;
 
 /// A server bound to its socket, not yet running.
 pub struct Application {
@@ -76,26 +59,16 @@ impl Application {
             .local_addr()
             .context("reading the bound address")?
             .port();
-        let drain = Drain::default();
-        let app_drain = drain.clone();
-        let server = HttpServer::new(move || {
-            recordshop_http::app(state.clone())
-                .app_data(app_drain.clone())
-                .wrap(from_fn(edge::body_deadline))
-                .wrap(from_fn(edge::head_limit))
-                .wrap(from_fn(drain::middleware))
-        })
-        .workers(config.http_workers)
-        .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
-        .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT)
-        .keep_alive(KEEP_ALIVE)
-        .max_connections(MAX_CONNECTIONS_PER_WORKER)
         // Signals are handled by `run_until_stopped`, which drains first.
-        .disable_signals()
-        .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
-        .listen(listener)
-        .context("listening")?
-        .run();
+        let Serving { server, drain } = recordshop_http::serve(
+            listener,
+            state,
+            ServeOptions {
+                workers: config.http_workers,
+                shutdown_grace: SHUTDOWN_GRACE,
+            },
+        )
+        .context("listening")?;
         Ok(Self {
             port,
             server,

@@ -8,7 +8,7 @@ use clap::ValueEnum;
 use recordshop_auth::Principal;
 use recordshop_domain::customer::CustomerId;
 
-use crate::config::Settings;
+use crate::secrets::SigningSettings;
 
 /// Who the token is for, and for how long.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
@@ -63,7 +63,7 @@ impl TokenArgs {
 /// # Errors
 /// When no secret is configured or it is unusable, the arguments do not
 /// name one principal, or the lifetime is out of bounds.
-pub fn mint(args: &TokenArgs, settings: &Settings) -> anyhow::Result<String> {
+pub fn mint(args: &TokenArgs, settings: &SigningSettings) -> anyhow::Result<String> {
     let principal = args.principal()?;
     let Some(keys) = settings.signing_key()? else {
         bail!(

@@ -5,12 +5,11 @@
 //! that needs a database builds a template from the migrations (once per set
 //! of migrations, under an advisory lock so parallel test binaries agree);
 //! every test then gets its own copy, cheap to create, and drops it when done.
+//! Databases are made and dropped through the harness's admin connection.
 
-use std::time::Duration;
-
-use anyhow::{Context, bail};
-use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, Config, NoTls};
+use anyhow::Context;
+use recordshop_harness::postgres::{Admin, DatabaseName, DatabaseUrl, connect};
+use tokio_postgres::{Client, Config};
 
 /// The variable that points the tests at a PostgreSQL server.
 pub const TEST_DATABASE_URL_VAR: &str = "RECORDSHOP_TEST_DATABASE_URL";
@@ -20,9 +19,9 @@ const TEMPLATE_LOCK_KEY: i64 = 0x7465_6d70_6c61;
 
 /// A database that exists for one test and is dropped with this value.
 pub struct TestDatabase {
-    admin: Config,
-    name: String,
-    config: Config,
+    admin: DatabaseUrl,
+    name: DatabaseName,
+    url: DatabaseUrl,
 }
 
 impl TestDatabase {
@@ -39,32 +38,36 @@ impl TestDatabase {
                  to a server where you may create databases"
             )
         })?;
-        let admin: Config = url
+        let admin_url: DatabaseUrl = url
             .parse()
             .with_context(|| format!("{TEST_DATABASE_URL_VAR} is not a PostgreSQL URL"))?;
-        let client = connect(&admin).await?;
-        let template = ensure_template(&admin, &client).await?;
-        let name = format!("test_{}", uuid::Uuid::new_v4().simple());
-        create_from_template(&client, &name, &template).await?;
-        let mut config = admin.clone();
-        config.dbname(&name);
+        let admin = Admin::connect(&admin_url).await?;
+        let template = ensure_template(&admin).await?;
+        let name = DatabaseName::parse(&format!("test_{}", uuid::Uuid::new_v4().simple()))?;
+        let url = admin.create_from_template(&name, &template).await?;
         Ok(Self {
-            admin,
+            admin: admin_url,
             name,
-            config,
+            url,
         })
     }
 
     /// Connection settings of this database.
     #[must_use]
     pub fn config(&self) -> &Config {
-        &self.config
+        self.url.config()
+    }
+
+    /// Where this database is.
+    #[must_use]
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
     }
 
     /// The database's name.
     #[must_use]
     pub fn name(&self) -> &str {
-        &self.name
+        self.name.as_str()
     }
 
     /// A plain client, for arranging and inspecting state in tests.
@@ -72,7 +75,7 @@ impl TestDatabase {
     /// # Errors
     /// When the server cannot be reached.
     pub async fn client(&self) -> anyhow::Result<Client> {
-        connect(&self.config).await
+        connect(&self.url).await
     }
 }
 
@@ -83,15 +86,8 @@ impl Drop for TestDatabase {
         let admin = self.admin.clone();
         let name = self.name.clone();
         let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(async {
-                let client = connect(&admin).await?;
-                client
-                    .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .await?;
-                anyhow::Ok(())
+            recordshop_harness::blocking(async {
+                Admin::connect(&admin).await?.drop_database(&name).await
             })
         })
         .join();
@@ -101,87 +97,42 @@ impl Drop for TestDatabase {
     }
 }
 
-async fn connect(config: &Config) -> anyhow::Result<Client> {
-    let (client, connection) = config
-        .connect(NoTls)
-        .await
-        .context("connecting to the test PostgreSQL")?;
-    tokio::spawn(connection);
-    Ok(client)
-}
-
-/// Returns the name of a template migrated with the current migrations,
-/// building it when missing.
-async fn ensure_template(admin: &Config, client: &Client) -> anyhow::Result<String> {
-    let template = format!(
+/// The name of a template migrated with the current migrations, built when
+/// missing.
+async fn ensure_template(admin: &Admin) -> anyhow::Result<DatabaseName> {
+    let template = DatabaseName::parse(&format!(
         "recordshop_template_{}",
         recordshop_postgres::migrations_fingerprint()
-    );
-    if database_exists(client, &template).await? {
+    ))?;
+    if admin.exists(&template).await? {
         return Ok(template);
     }
+    let client = admin.client();
     client
         .execute("SELECT pg_advisory_lock($1)", &[&TEMPLATE_LOCK_KEY])
         .await?;
-    let built = build_template(admin, client, &template).await;
+    let built = build_template(admin, &template).await;
     client
         .execute("SELECT pg_advisory_unlock($1)", &[&TEMPLATE_LOCK_KEY])
         .await?;
     built.map(|()| template)
 }
 
-async fn build_template(admin: &Config, client: &Client, template: &str) -> anyhow::Result<()> {
-    if database_exists(client, template).await? {
+async fn build_template(admin: &Admin, template: &DatabaseName) -> anyhow::Result<()> {
+    if admin.exists(template).await? {
         return Ok(());
     }
     // Built under a scratch name and renamed when complete, so a template
     // half-built by an interrupted run is never cloned.
-    let scratch = format!("{template}_building");
-    // Two calls: a multi-statement string runs as one transaction, which
-    // DROP/CREATE DATABASE refuse.
-    client
-        .batch_execute(&format!(
-            "DROP DATABASE IF EXISTS \"{scratch}\" WITH (FORCE)"
-        ))
-        .await?;
-    client
-        .batch_execute(&format!("CREATE DATABASE \"{scratch}\""))
-        .await?;
-    let mut config = admin.clone();
-    config.dbname(&scratch);
+    let scratch = DatabaseName::parse(&format!("{template}_building"))?;
+    admin.drop_database(&scratch).await?;
+    let url = admin.create(&scratch).await?;
     {
-        let mut migrator = connect(&config).await?;
+        let mut migrator = connect(&url).await?;
         recordshop_postgres::migrate(&mut migrator).await?;
     }
-    client
-        .batch_execute(&format!(
-            "ALTER DATABASE \"{scratch}\" RENAME TO \"{template}\""
-        ))
+    admin
+        .rename(&scratch, template)
         .await
-        .context("renaming the migrated template")?;
-    Ok(())
-}
-
-async fn database_exists(client: &Client, name: &str) -> anyhow::Result<bool> {
-    let row = client
-        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
-        .await?;
-    Ok(row.is_some())
-}
-
-/// `CREATE DATABASE … TEMPLATE` fails while any session is connected to the
-/// template, which can happen for a moment after it is built; that one error
-/// is retried, a bounded number of times.
-async fn create_from_template(client: &Client, name: &str, template: &str) -> anyhow::Result<()> {
-    let statement = format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\"");
-    for _ in 0..50 {
-        match client.batch_execute(&statement).await {
-            Ok(()) => return Ok(()),
-            Err(error) if error.code() == Some(&SqlState::OBJECT_IN_USE) => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(error) => return Err(error).context("creating the test database"),
-        }
-    }
-    bail!("template {template} stayed busy; could not create {name}")
+        .context("renaming the migrated template")
 }

@@ -4,35 +4,25 @@
 //!   `DATABASE_URL`), migrated and seeded.
 //! - `cargo xtask test`: every test against a throwaway cluster that is
 //!   removed afterwards.
-//! - `cargo xtask experiment`: the concurrency experiments on a scratch
-//!   cluster, through the `experiment` binary.
-//! - `cargo xtask rest-docs`: regenerates `rest-docs/` against a real server.
-//! - `cargo xtask faults`: the fault suite on a scratch cluster, through the
-//!   `faults` binary.
+//! - `cargo xtask experiment`, `cargo xtask faults`: build the server and
+//!   the tool in release mode and run the tool, which starts its own
+//!   scratch cluster and servers.
 //! - `cargo xtask fuzz`: schemathesis against a seeded scratch server.
+//! - `cargo xtask rest-docs`: regenerates `rest-docs/` against a real server.
 //!
-//! Everything is driven as child processes (cargo, initdb, pg_ctl, psql), so
-//! the tool needs neither an async runtime nor a database driver.
+//! Clusters, servers, databases and tokens come from the harness crate
+//! (`crates/harness`), which every tool shares; xtask itself is
+//! synchronous and drives everything as child processes.
 
-mod account;
-mod cluster;
-mod experiment;
-mod faults;
+mod cargo;
 mod fuzz;
-mod interrupt;
-mod pgbin;
-mod process;
-mod rest_docs;
 mod run;
-mod scratch;
-mod server;
 mod test;
 
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
+use recordshop_harness::{interrupt, say};
 
 #[derive(Parser)]
 #[command(
@@ -53,11 +43,11 @@ enum Command {
     Test(test::Args),
     /// Run the concurrency experiments (load, consistency check, report) on a
     /// scratch PostgreSQL cluster with durability on.
-    Experiment(experiment::Args),
+    Experiment(cargo::ToolArgs),
     /// Run the fault suite (duplicate retries, kill -9, PostgreSQL outage,
     /// SIGTERM, each under load, each checked in the database) on a scratch
     /// PostgreSQL cluster with durability on.
-    Faults(faults::Args),
+    Faults(cargo::FaultsArgs),
     /// Fuzz the HTTP API from its OpenAPI document with schemathesis
     /// (installed into .local/venv) against a seeded scratch server; fails
     /// on any response >= 500.
@@ -72,37 +62,16 @@ fn main() -> ExitCode {
     let outcome = interrupt::install().and_then(|()| match cli.command {
         Command::Run(args) => run::run(&args),
         Command::Test(args) => test::run(&args),
-        Command::Experiment(args) => experiment::run(&args),
-        Command::Faults(args) => faults::run(&args),
+        Command::Experiment(args) => cargo::experiment(&args),
+        Command::Faults(args) => cargo::faults(&args),
         Command::Fuzz(args) => fuzz::run(&args),
-        Command::RestDocs => rest_docs::run(),
+        Command::RestDocs => test::rest_docs(),
     });
     match outcome {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("xtask: error: {error:#}");
+            say!("error: {error:#}");
             ExitCode::FAILURE
         }
     }
 }
-
-/// The workspace root: xtask lives in `<root>/crates/xtask`.
-fn project_root() -> anyhow::Result<PathBuf> {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .map(Path::to_path_buf)
-        .context("xtask must live in <project>/crates/xtask")
-}
-
-/// The cargo that started us (cargo sets `CARGO`), so a toolchain override
-/// applies to the builds xtask starts too.
-fn cargo() -> std::ffi::OsString {
-    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
-}
-
-/// Prints one line of what xtask is doing, apart from the children's output.
-macro_rules! say {
-    ($($arg:tt)*) => { eprintln!("xtask: {}", format_args!($($arg)*)) };
-}
-pub(crate) use say;

@@ -3,30 +3,37 @@
 //! (`.local/jwt-secret`, git-ignored, mode 0600) reaches the server as
 //! `JWT_SECRET_FILE`, and once the server answers, a staff token and the
 //! seed customer's token are printed, ready to paste.
+//!
+//! The server is built and started with `cargo run --release` in the
+//! terminal's process group, so the person's Ctrl-C reaches it directly,
+//! and it reads the shell's server settings (`CONCURRENCY_STRATEGY=batched
+//! cargo xtask run`); only its database, address and key are xtask's.
 
 use std::env;
 use std::fs;
-use std::io::{Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
-
-use crate::account::Account;
-use crate::cluster::{Cluster, Durability, Status, StopOnDrop, port_is_free};
-use crate::pgbin::{self, PgBin};
-use crate::server::{Server, redact};
-use crate::{interrupt, process, say};
+use recordshop_harness::postgres::{
+    Account, Admin, Cluster, DatabaseName, DatabaseUrl, PgBin, Status, connect,
+};
+use recordshop_harness::server::{Launch, Program};
+use recordshop_harness::signing::SigningKey;
+use recordshop_harness::{blocking, interrupt, net, process, say, seed};
 
 /// Fixed, so the local DATABASE_URL stays the same from run to run.
 const DEFAULT_PORT: u16 = 54329;
 const DATABASE: &str = "recordshop";
-/// Where the local signing secret lives, under the project.
-const SECRET_FILE: &str = ".local/jwt-secret";
-/// Random bytes in the secret; written as hex, so the file holds twice as
-/// many characters, all of them key material.
-const SECRET_BYTES: usize = 48;
+/// The local signing secret's file, in `.local/`.
+const SECRET_FILE: &str = "jwt-secret";
+/// How long the server may take to answer once started; the build is done
+/// by then (`migrate` ran the same binary).
+const READY_WITHIN: Duration = Duration::from_secs(60);
+/// The lifetime of the printed tokens: a working day.
+const TOKEN_TTL: Duration = Duration::from_secs(12 * 3600);
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -44,76 +51,50 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let root = crate::project_root()?;
-    let secret = local_secret(&root)?;
+    let root = recordshop_harness::workspace_root();
+    let key = SigningKey::load_or_create(&local_dir(&root)?.join(SECRET_FILE))?;
     match env::var("DATABASE_URL") {
-        Ok(url) if !url.trim().is_empty() => external(args, &root, &url, &secret),
-        _ => local(args, &root, &secret),
+        Ok(url) if !url.trim().is_empty() => {
+            let url: DatabaseUrl = url.parse().context("DATABASE_URL")?;
+            external(args, &root, &url, key)
+        }
+        _ => local(args, &root, key),
     }
 }
 
-/// The local signing secret, made on the first run and kept, so tokens
-/// printed by one run still work after a restart.
-fn local_secret(root: &Path) -> anyhow::Result<PathBuf> {
-    let path = root.join(SECRET_FILE);
-    if path.exists() {
-        return Ok(path);
-    }
+/// `<project>/.local`, made readable for the postgres user to pass through
+/// (see [`data_home`]); what lies in it is private.
+fn local_dir(root: &Path) -> anyhow::Result<PathBuf> {
     let local = root.join(".local");
     if !local.exists() {
         fs::create_dir(&local).with_context(|| format!("creating {}", local.display()))?;
-        // The postgres user may need to pass through (see `data_home`);
-        // the secret itself is 0600.
         fs::set_permissions(&local, fs::Permissions::from_mode(0o755))?;
     }
-    write_secret(&path, &random_hex(SECRET_BYTES)?)?;
-    say!(
-        "made a signing secret for this checkout in {}",
-        path.display()
-    );
-    Ok(path)
-}
-
-/// `bytes` bytes from the kernel's generator, as lowercase hex.
-fn random_hex(bytes: usize) -> anyhow::Result<String> {
-    let mut random = vec![0_u8; bytes];
-    fs::File::open("/dev/urandom")
-        .and_then(|mut urandom| urandom.read_exact(&mut random))
-        .context("reading /dev/urandom")?;
-    Ok(random.iter().map(|byte| format!("{byte:02x}")).collect())
-}
-
-/// Creates `path` readable by its owner only, never over an existing file.
-fn write_secret(path: &Path, secret: &str) -> anyhow::Result<()> {
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    writeln!(file, "{secret}").with_context(|| format!("writing {}", path.display()))
+    Ok(local)
 }
 
 /// Against the database DATABASE_URL names: no cluster of ours.
-fn external(args: &Args, root: &Path, url: &str, secret: &Path) -> anyhow::Result<ExitCode> {
+fn external(
+    args: &Args,
+    root: &Path,
+    url: &DatabaseUrl,
+    key: SigningKey,
+) -> anyhow::Result<ExitCode> {
     if args.fresh || args.port.is_some() {
         bail!("--fresh and --port concern the local cluster; unset DATABASE_URL to use it");
     }
-    say!(
-        "DATABASE_URL is set: using {} (no local cluster)",
-        redact(url)
-    );
-    let server = Server::new(root, url, false, secret);
-    if let Some(code) = server.migrate()? {
-        return Ok(code);
-    }
+    say!("DATABASE_URL is set: using {url} (no local cluster)");
+    let launch = launch(root, url, key)?;
+    say!("building the server and applying migrations");
+    launch.migrate()?;
     if args.seed {
-        seed(root, pgbin::psql_command(&pgbin::psql()?, url))?;
+        say!("loading {}", seed::file().display());
+        blocking(seed::load(url))?;
     }
-    server.serve()
+    serve(&launch, false)
 }
 
-fn local(args: &Args, root: &Path, secret: &Path) -> anyhow::Result<ExitCode> {
+fn local(args: &Args, root: &Path, key: SigningKey) -> anyhow::Result<ExitCode> {
     let port = args.port.unwrap_or(DEFAULT_PORT);
     let bin = PgBin::find_or_install()?;
     let account = Account::detect()?;
@@ -140,7 +121,7 @@ fn local(args: &Args, root: &Path, secret: &Path) -> anyhow::Result<ExitCode> {
             "creating a PostgreSQL cluster in {}",
             cluster.data_dir().display()
         );
-        cluster.init(Durability::Durable)?;
+        cluster.init()?;
     }
     match cluster.status()? {
         Status::Running {
@@ -162,31 +143,117 @@ fn local(args: &Args, root: &Path, secret: &Path) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(130));
     }
 
-    ensure_database(&cluster)?;
-    let url = cluster.url(DATABASE);
-    let server = Server::new(root, &url, true, secret);
-    if let Some(code) = server.migrate()? {
-        return Ok(code);
-    }
+    let database = DatabaseName::parse(DATABASE)?;
+    let url = blocking(ensure_database(&cluster, &database))?;
+    let launch = launch(root, &url, key)?;
+    say!("building the server and applying migrations");
+    launch.migrate()?;
     // The first run's database is empty: customers are never deleted and
     // discs only soft-deleted. Asking, rather than remembering that the
     // database was just created, still seeds after a first run that failed
     // to migrate.
-    if args.seed || is_empty(&cluster)? {
-        seed(root, cluster.psql(DATABASE))?;
+    if args.seed || blocking(is_empty(&url))? {
+        say!("loading {}", seed::file().display());
+        blocking(seed::load(&url))?;
     }
-    server.serve()
+    serve(&launch, true)
+}
+
+/// The server of this checkout, in the terminal's group, on HOST:PORT.
+fn launch(root: &Path, url: &DatabaseUrl, key: SigningKey) -> anyhow::Result<Launch> {
+    let setting = |name: &str, default: &str| {
+        env::var(name)
+            .ok()
+            .filter(|value| !value.trim().is_empty())
+            .unwrap_or_else(|| default.to_owned())
+    };
+    let host = setting("HOST", "127.0.0.1");
+    let port = setting("PORT", "8080");
+    let port = port
+        .trim()
+        .parse()
+        .with_context(|| format!("PORT {port:?} is not a port number"))?;
+    let program = Program::CargoRelease {
+        root: root.to_path_buf(),
+    };
+    Ok(Launch::new(program, url.clone(), key)?
+        .listen(&host, port)
+        .inherit_shell_settings()
+        .in_terminal_group())
+}
+
+fn serve(launch: &Launch, local_cluster: bool) -> anyhow::Result<ExitCode> {
+    let base = launch.base_url();
+    say!("serving on {base} (database {})", launch.database());
+    let mut server = launch.start()?;
+    match server.wait_ready(READY_WITHIN) {
+        Ok(_) => announce(launch, &base),
+        Err(error) if !interrupt::interrupted() => {
+            say!("{error:#}; no tokens printed");
+        }
+        Err(_) => {}
+    }
+    if local_cluster {
+        say!("Ctrl-C stops the server, then the local cluster");
+    } else {
+        say!("Ctrl-C stops the server");
+    }
+    let status = server.wait_for_exit()?;
+    if !status.success() && !interrupt::interrupted() {
+        say!("the server exited: {status}");
+    }
+    Ok(process::exit_code(status))
+}
+
+/// Prints the tokens and the examples that use them.
+fn announce(launch: &Launch, base: &str) {
+    let Some(key) = launch.signing_key() else {
+        return;
+    };
+    let customer = uuid::Uuid::parse_str(seed::CUSTOMER).unwrap_or_default();
+    match (
+        key.staff_token("staff", TOKEN_TTL),
+        key.customer_token(customer, TOKEN_TTL),
+    ) {
+        (Ok(staff), Ok(customer)) => {
+            say!(
+                "tokens for {} h (`recordshop token --help` mints more):",
+                TOKEN_TTL.as_secs() / 3600
+            );
+            eprintln!("    export STAFF_TOKEN={staff}");
+            eprintln!("    export CUSTOMER_TOKEN={customer}   # John Doe, the seed's customer");
+        }
+        (Err(error), _) | (_, Err(error)) => say!("could not mint tokens: {error:#}"),
+    }
+    say!("try:");
+    for line in curl_examples(base) {
+        eprintln!("    {line}");
+    }
+}
+
+fn curl_examples(base: &str) -> Vec<String> {
+    let (customer, disc) = (seed::CUSTOMER, seed::DISC);
+    vec![
+        format!("curl {base}/health"),
+        format!("curl '{base}/discs?genre=rock'"),
+        format!("curl -H \"Authorization: Bearer $STAFF_TOKEN\" {base}/customers"),
+        format!(
+            "curl -X POST {base}/purchase-orders -H \"Authorization: Bearer $CUSTOMER_TOKEN\" \
+             -H 'content-type: application/json' \
+             -d '{{\"customer_id\": \"{customer}\", \"disc_id\": \"{disc}\", \"quantity\": 1}}'"
+        ),
+    ]
 }
 
 fn start(cluster: &Cluster) -> anyhow::Result<()> {
-    if !port_is_free(cluster.port) {
+    if !net::port_is_free(cluster.port()) {
         bail!(
             "port {} on 127.0.0.1 is taken by another program; choose another with `cargo xtask run --port N`",
-            cluster.port
+            cluster.port()
         );
     }
     say!("starting {}", cluster.describe());
-    cluster.start(&[])
+    cluster.start()
 }
 
 /// `<project>/.local/pg`, unless the postgres user cannot reach the project
@@ -194,13 +261,7 @@ fn start(cluster: &Cluster) -> anyhow::Result<()> {
 /// the project's path.
 fn data_home(root: &Path, account: &Account) -> anyhow::Result<PathBuf> {
     if account.can_enter(root) {
-        let local = root.join(".local");
-        if !local.exists() {
-            fs::create_dir(&local).with_context(|| format!("creating {}", local.display()))?;
-            // Only a path for the postgres user; the data dir below is 0700.
-            fs::set_permissions(&local, fs::Permissions::from_mode(0o755))?;
-        }
-        return Ok(local.join("pg"));
+        return Ok(local_dir(root)?.join("pg"));
     }
     let home = PathBuf::from(format!("/var/tmp/recordshop-{:08x}", short_hash(root)));
     say!(
@@ -227,36 +288,31 @@ fn short_hash(path: &Path) -> u32 {
     folded
 }
 
-/// Creates the application database if missing.
-fn ensure_database(cluster: &Cluster) -> anyhow::Result<()> {
-    let exists = cluster.query(
-        "postgres",
-        &format!("SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"),
-    )?;
-    if exists != "1" {
-        say!("creating database {DATABASE}");
-        process::capture(
-            cluster
-                .psql("postgres")
-                .args(["-c", &format!("CREATE DATABASE {DATABASE}")]),
-        )?;
+/// Creates the application database if missing; returns its URL.
+async fn ensure_database(
+    cluster: &Cluster,
+    database: &DatabaseName,
+) -> anyhow::Result<DatabaseUrl> {
+    let admin = Admin::connect(&cluster.admin_url()).await?;
+    if admin.exists(database).await? {
+        return Ok(admin.url_of(database));
     }
-    Ok(())
+    say!("creating database {database}");
+    admin.create(database).await
 }
 
 /// Whether the migrated database holds no data yet.
-fn is_empty(cluster: &Cluster) -> anyhow::Result<bool> {
-    let any = cluster.query(
-        DATABASE,
-        "SELECT EXISTS (SELECT FROM discs) OR EXISTS (SELECT FROM customers)",
-    )?;
-    Ok(any == "f")
-}
-
-fn seed(root: &Path, mut psql: Command) -> anyhow::Result<()> {
-    let file = root.join("seed").join("seed.sql");
-    say!("loading {}", file.display());
-    process::run(psql.arg("-f").arg(&file)).context("loading the seed failed")
+async fn is_empty(url: &DatabaseUrl) -> anyhow::Result<bool> {
+    let row = connect(url)
+        .await?
+        .query_one(
+            "SELECT EXISTS (SELECT FROM discs) OR EXISTS (SELECT FROM customers)",
+            &[],
+        )
+        .await
+        .context("looking for data")?;
+    let any: bool = row.try_get(0)?;
+    Ok(!any)
 }
 
 fn remove(path: &Path) -> anyhow::Result<()> {
@@ -266,6 +322,19 @@ fn remove(path: &Path) -> anyhow::Result<()> {
         fs::remove_file(path)
     };
     removed.with_context(|| format!("removing {}", path.display()))
+}
+
+/// The local cluster, stopped when this value drops: on success, on error
+/// and after Ctrl-C alike. Its data stays for the next run.
+struct StopOnDrop<'a>(&'a Cluster);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        say!("stopping PostgreSQL ({})", self.0.data_dir().display());
+        if let Err(error) = self.0.stop() {
+            say!("warning: {error:#}");
+        }
+    }
 }
 
 /// One `cargo xtask run` per cluster: a second one would stop the
@@ -317,24 +386,11 @@ mod tests {
     }
 
     #[test]
-    fn the_local_secret_is_made_once_random_and_private() {
-        let root = std::env::temp_dir().join(format!("xtask-secret-{}", std::process::id()));
-        fs::create_dir_all(&root).unwrap();
-        let path = local_secret(&root).unwrap();
-        assert_eq!(path, root.join(SECRET_FILE));
-        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
-        let secret = fs::read_to_string(&path).unwrap();
-        let secret = secret.trim_end();
-        assert_eq!(secret.len(), 2 * SECRET_BYTES);
-        assert!(secret.bytes().all(|byte| byte.is_ascii_hexdigit()));
-
-        // A second run keeps it; another checkout gets another one.
-        assert_eq!(local_secret(&root).unwrap(), path);
-        assert_eq!(fs::read_to_string(&path).unwrap().trim_end(), secret);
-        assert_ne!(random_hex(SECRET_BYTES).unwrap(), secret);
-        assert!(write_secret(&path, "x").is_err(), "never overwritten");
-        fs::remove_dir_all(&root).unwrap();
+    fn the_example_order_names_the_seed() {
+        let post = &curl_examples("http://127.0.0.1:8080")[3];
+        assert!(post.contains("/purchase-orders"));
+        assert!(post.contains(seed::CUSTOMER));
+        assert!(post.contains("Bearer $CUSTOMER_TOKEN"));
     }
 
     #[test]

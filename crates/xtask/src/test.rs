@@ -1,4 +1,5 @@
-//! `cargo xtask test`: the workspace's tests against a throwaway cluster.
+//! `cargo xtask test`: the workspace's tests against a throwaway cluster;
+//! `cargo xtask rest-docs`: rest-docs/ regenerated against another.
 
 use std::env;
 use std::path::Path;
@@ -6,21 +7,14 @@ use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 use anyhow::Context;
-
-use crate::cluster::Durability;
-use crate::{interrupt, process, say, scratch};
+use recordshop_harness::postgres::{Durability, Scratch};
+use recordshop_harness::{interrupt, process, say};
 
 /// What the tests read; see the testdb crate.
 const TEST_DATABASE_URL_VAR: &str = "RECORDSHOP_TEST_DATABASE_URL";
 /// Speed over durability: the data dies with the run. Every test creates a
 /// database, and parallel test binaries hold many connections.
-const FAST_SETTINGS: &[&str] = &[
-    "fsync=off",
-    "synchronous_commit=off",
-    "full_page_writes=off",
-    "max_connections=500",
-    "shared_buffers=128MB",
-];
+const TEST_SETTINGS: &[&str] = &["max_connections=500", "shared_buffers=128MB"];
 /// Tests have no graceful shutdown worth waiting long for.
 const INTERRUPT_GRACE: Duration = Duration::from_secs(5);
 
@@ -33,27 +27,51 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let root = crate::project_root()?;
+    let root = recordshop_harness::workspace_root();
     let cargo_args = cargo_test_args(&args.cargo_test_args);
     if env::var(TEST_DATABASE_URL_VAR).is_ok_and(|url| !url.trim().is_empty()) {
         say!("{TEST_DATABASE_URL_VAR} is set: testing against that server, no cluster started");
         return cargo_test(&root, &cargo_args, None);
     }
 
-    let scratch = scratch::start(Durability::Throwaway, FAST_SETTINGS)?;
-    let cluster = scratch.cluster();
-    say!(
-        "started {} (fsync off; removed afterwards)",
-        cluster.describe()
-    );
-    let url = cluster.url("postgres");
+    let scratch = Scratch::start(Durability::Throwaway, TEST_SETTINGS)?;
+    let url = scratch.cluster().admin_url().to_url();
     let code = cargo_test(&root, &cargo_args, Some(&url));
     drop(scratch);
     code
 }
 
+/// `cargo xtask rest-docs`: records every documented request against a
+/// real server on a freshly seeded database of a scratch cluster (the
+/// rest-docs binary makes and drops that database).
+pub fn rest_docs() -> anyhow::Result<ExitCode> {
+    let scratch = Scratch::start(Durability::Throwaway, &[])?;
+    let url = scratch.cluster().admin_url().to_url();
+    let mut command = Command::new(crate::cargo::cargo());
+    command
+        .current_dir(recordshop_harness::workspace_root())
+        .args([
+            "run",
+            "--quiet",
+            "-p",
+            "recordshop-rest-docs",
+            "--bin",
+            "rest-docs",
+            "--",
+        ])
+        .args(["generate", "--database-url", &url]);
+    say!("running {}", process::display(&command));
+    let mut child = command.spawn().context("could not start cargo run")?;
+    let status = process::wait(&mut child, INTERRUPT_GRACE)?;
+    drop(scratch);
+    if interrupt::interrupted() {
+        return Ok(ExitCode::from(130));
+    }
+    Ok(process::exit_code(status))
+}
+
 fn cargo_test(root: &Path, cargo_args: &[String], url: Option<&str>) -> anyhow::Result<ExitCode> {
-    let mut command = Command::new(crate::cargo());
+    let mut command = Command::new(crate::cargo::cargo());
     command.current_dir(root).args(cargo_args);
     match url {
         Some(url) => {

@@ -1,5 +1,6 @@
 //! Customers: registered once, edited, deactivated, never removed.
 
+mod error;
 mod port;
 mod service;
 mod values;
@@ -9,10 +10,11 @@ use chrono::{DateTime, Utc};
 use crate::Page;
 pub use crate::id::CustomerId;
 use crate::idempotency::{Canonical, Fingerprint};
+pub use error::CustomerError;
 pub use port::CustomerRepository;
 #[cfg(any(test, feature = "mocks"))]
 pub use port::MockCustomerRepository;
-pub use service::{CustomerError, CustomerService};
+pub use service::CustomerService;
 pub use values::{BirthDate, Document, Email, PersonName, Phone};
 
 /// A customer of the shop.

@@ -1,27 +1,11 @@
 use std::sync::Arc;
 
-use super::{Customer, CustomerFilter, CustomerId, CustomerPatch, CustomerRepository, NewCustomer};
+use super::{
+    Customer, CustomerError, CustomerFilter, CustomerId, CustomerPatch, CustomerRepository,
+    NewCustomer,
+};
 use crate::StoreError;
 use crate::idempotency::{Created, IdempotencyRequest, IdempotentCreate, IdempotentError};
-
-/// What can go wrong with a customer.
-#[derive(Debug, thiserror::Error)]
-pub enum CustomerError {
-    #[error("customer {0} not found")]
-    NotFound(CustomerId),
-    /// Another customer already has this document or email.
-    #[error("another customer already has this document or email")]
-    AlreadyExists,
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// So a keyed registration can use `?` on storage steps.
-impl From<StoreError> for IdempotentError<CustomerError> {
-    fn from(error: StoreError) -> Self {
-        Self::Create(error.into())
-    }
-}
 
 /// Registering, finding, editing and deactivating customers.
 #[derive(Clone)]

@@ -1,5 +1,6 @@
 //! The disc catalog.
 
+mod error;
 mod port;
 mod service;
 mod values;
@@ -9,10 +10,11 @@ use chrono::{DateTime, Utc};
 use crate::Page;
 pub use crate::id::DiscId;
 use crate::idempotency::{Canonical, Fingerprint};
+pub use error::DiscError;
 pub use port::DiscRepository;
 #[cfg(any(test, feature = "mocks"))]
 pub use port::MockDiscRepository;
-pub use service::{DiscError, DiscService};
+pub use service::DiscService;
 pub use values::{ArtistName, DiscName, Genre, ReleaseYear, StockQuantity};
 
 /// A disc of the catalog and its stock.

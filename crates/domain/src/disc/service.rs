@@ -1,24 +1,9 @@
 use std::sync::Arc;
 
-use super::{Disc, DiscFilter, DiscId, DiscPatch, DiscRepository, NewDisc};
+use super::{Disc, DiscError, DiscFilter, DiscId, DiscPatch, DiscRepository, NewDisc};
 use crate::idempotency::{Created, IdempotencyRequest, IdempotentCreate, IdempotentError};
-use crate::retry::{MaybeConflict, retry_on_conflict};
+use crate::retry::retry_on_conflict;
 use crate::{RetryPolicy, StoreError};
-
-/// What can go wrong with a disc that exists or should.
-#[derive(Debug, thiserror::Error)]
-pub enum DiscError {
-    #[error("disc {0} not found")]
-    NotFound(DiscId),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl MaybeConflict for DiscError {
-    fn is_conflict(&self) -> bool {
-        matches!(self, Self::Store(error) if error.is_conflict())
-    }
-}
 
 /// The catalog: adding, finding, editing, restocking and removing discs.
 #[derive(Clone)]

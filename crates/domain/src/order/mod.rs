@@ -6,6 +6,7 @@
 //! statement, batching) is the store adapter's concurrency strategy, chosen
 //! at start; the rules themselves live here, in [`NewPurchaseOrder::check`].
 
+mod error;
 mod port;
 mod service;
 mod values;
@@ -17,10 +18,11 @@ use crate::customer::{Customer, CustomerId};
 use crate::disc::{Disc, DiscId, StockQuantity};
 pub use crate::id::PurchaseOrderId;
 use crate::idempotency::{Canonical, Fingerprint};
+pub use error::{OrderError, PlaceOrderError};
 #[cfg(any(test, feature = "mocks"))]
 pub use port::MockPurchaseOrderRepository;
 pub use port::PurchaseOrderRepository;
-pub use service::{OrderError, PlaceOrderError, PurchaseOrderService};
+pub use service::PurchaseOrderService;
 pub use values::{OrderQuantity, OrderStatus};
 
 /// A purchase of some units of one disc by one customer.

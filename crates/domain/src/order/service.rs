@@ -1,60 +1,14 @@
 use std::sync::Arc;
 
 use super::{
-    NewPurchaseOrder, PurchaseOrder, PurchaseOrderFilter, PurchaseOrderId, PurchaseOrderRepository,
+    NewPurchaseOrder, OrderError, PlaceOrderError, PurchaseOrder, PurchaseOrderFilter,
+    PurchaseOrderId, PurchaseOrderRepository,
 };
 use crate::customer::CustomerId;
 use crate::disc::DiscId;
 use crate::idempotency::{Created, IdempotencyRequest, IdempotentCreate, IdempotentError};
-use crate::retry::{MaybeConflict, retry_on_conflict};
+use crate::retry::retry_on_conflict;
 use crate::{RetryPolicy, StoreError};
-
-/// Why an order could not be placed.
-#[derive(Debug, thiserror::Error)]
-pub enum PlaceOrderError {
-    #[error("customer {0} not found")]
-    CustomerNotFound(CustomerId),
-    #[error("customer {0} is inactive and cannot buy")]
-    CustomerInactive(CustomerId),
-    #[error("disc {0} not found")]
-    DiscNotFound(DiscId),
-    #[error("disc {disc_id} has {available} units left, {requested} requested")]
-    OutOfStock {
-        disc_id: DiscId,
-        available: i64,
-        requested: i32,
-    },
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl MaybeConflict for PlaceOrderError {
-    fn is_conflict(&self) -> bool {
-        matches!(self, Self::Store(error) if error.is_conflict())
-    }
-}
-
-/// So a keyed placing can use `?` on storage steps.
-impl From<StoreError> for IdempotentError<PlaceOrderError> {
-    fn from(error: StoreError) -> Self {
-        Self::Create(error.into())
-    }
-}
-
-/// What can go wrong with an order that exists or should.
-#[derive(Debug, thiserror::Error)]
-pub enum OrderError {
-    #[error("purchase order {0} not found")]
-    NotFound(PurchaseOrderId),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl MaybeConflict for OrderError {
-    fn is_conflict(&self) -> bool {
-        matches!(self, Self::Store(error) if error.is_conflict())
-    }
-}
 
 /// Placing, finding and canceling purchase orders.
 #[derive(Clone)]

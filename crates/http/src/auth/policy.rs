@@ -17,7 +17,8 @@
 use recordshop_domain::customer::{CustomerId, CustomerPatch};
 use recordshop_domain::order::{OrderError, PurchaseOrder, PurchaseOrderFilter};
 
-use super::{Caller, SignedIn};
+use super::SignedIn;
+use crate::credentials::Caller;
 use crate::error::ApiError;
 
 /// Staff only: the catalog's writes, listing and deactivating customers.

@@ -7,12 +7,13 @@ use recordshop_domain::customer::CustomerId;
 use tracing::field::display;
 
 use super::dto::{CustomerQuery, CustomerResponse, RegisterCustomer, UpdateCustomer};
-use crate::AppState;
-use crate::auth::{Authenticator, Caller, SignedIn, policy};
+use crate::auth::{SignedIn, policy};
+use crate::credentials::{Authenticator, Caller};
 use crate::error::ApiError;
 use crate::idempotency::{IdempotencyHeader, created_once};
 use crate::json::JsonObject;
 use crate::params::{Listing, PathId};
+use crate::state::AppState;
 
 // Customers are personal data: spans carry their ids and nothing else.
 

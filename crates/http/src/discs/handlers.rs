@@ -3,12 +3,12 @@ use recordshop_domain::disc::DiscId;
 use tracing::field::display;
 
 use super::dto::{CreateDisc, DiscQuery, DiscResponse, UpdateDisc};
-use crate::AppState;
 use crate::auth::{SignedIn, policy};
 use crate::error::ApiError;
 use crate::idempotency::{IdempotencyHeader, created_once};
 use crate::json::JsonObject;
 use crate::params::{Listing, PathId};
+use crate::state::AppState;
 
 /// Completes "only staff may …" for the catalog's writes.
 const CHANGE_THE_CATALOG: &str = "change the catalog";

@@ -3,12 +3,13 @@ use recordshop_domain::order::PurchaseOrderId;
 use tracing::field::display;
 
 use super::dto::{OrderQuery, OrderResponse, PlaceOrder};
-use crate::AppState;
-use crate::auth::{Caller, SignedIn, policy};
+use crate::auth::{SignedIn, policy};
+use crate::credentials::Caller;
 use crate::error::ApiError;
 use crate::idempotency::{IdempotencyHeader, created_once};
 use crate::json::JsonObject;
 use crate::params::{Listing, PathId};
+use crate::state::AppState;
 
 problems!(
     /// What `POST /purchase-orders` answers besides 201.

@@ -112,31 +112,13 @@ impl Harness {
     /// restocks (the sum of its `stock_adjustments`), and returns how many
     /// discs were checked.
     pub async fn assert_ledger_balances(&self) -> usize {
-        let rows = self
-            .client()
-            .await
-            .query(
-                "SELECT d.id, d.quantity,
-                        (SELECT COALESCE(SUM(o.quantity), 0)::bigint FROM purchase_orders o
-                          WHERE o.disc_id = d.id AND o.status = 'confirmed') AS sold,
-                        (SELECT COALESCE(SUM(a.delta), 0)::bigint FROM stock_adjustments a
-                          WHERE a.disc_id = d.id) AS adjusted
-                 FROM discs d",
-                &[],
-            )
+        let ledgers = recordshop_postgres::ledger::read_ledger(&self.client().await)
             .await
             .expect("ledger query");
-        for row in &rows {
-            let id: uuid::Uuid = row.get("id");
-            let (stock, sold, adjusted): (i64, i64, i64) =
-                (row.get("quantity"), row.get("sold"), row.get("adjusted"));
-            assert_eq!(
-                stock + sold,
-                adjusted,
-                "disc {id}: stock {stock} + sold {sold} != initial + restocks {adjusted}"
-            );
+        for ledger in &ledgers {
+            assert!(ledger.holds(), "{ledger}");
         }
-        rows.len()
+        ledgers.len()
     }
 
     /// Rows of `table` (a name written in the test, never user input).

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use recordshop_rest_docs::service::{self, Service};
+use recordshop_rest_docs::service::Service;
 use recordshop_rest_docs::template::Context;
 use recordshop_rest_docs::{files, insomnia, runner};
 use recordshop_testdb::TestDatabase;
@@ -14,10 +14,8 @@ async fn the_committed_insomnia_export_answers_every_documented_status() {
     assert!(!collection.steps.is_empty());
 
     let db = TestDatabase::create().await.expect("test database");
-    service::seed(db.config(), &files::default_seed())
-        .await
-        .unwrap();
-    let service = Service::start(db.config().clone()).await.unwrap();
+    recordshop_harness::seed::load(db.url()).await.unwrap();
+    let service = Service::start(db.url()).await.unwrap();
     let mut context = Context {
         environment: collection.environment,
         ..Context::default()

@@ -103,6 +103,22 @@ fn keys_of(config: &Config) -> &TokenKeys {
 }
 
 #[test]
+fn the_harness_clears_exactly_the_variables_the_server_reads() {
+    let mut read: Vec<String> = Cli::command()
+        .get_arguments()
+        .filter_map(|arg| arg.get_env())
+        .map(|env| env.to_string_lossy().into_owned())
+        .collect();
+    read.sort();
+    let mut cleared: Vec<String> = recordshop_harness::server::SERVER_SETTINGS
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    cleared.sort();
+    assert_eq!(read, cleared);
+}
+
+#[test]
 fn without_a_signing_key_the_server_refuses_to_start_naming_the_three_variables() {
     for vars in [
         &[][..],

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use recordshop_domain::StoreError;
 
-use super::sale::Purchase;
+use super::purchase::Purchase;
 
 /// Sends a copy of `error` to every purchase: the batch failed as a whole,
 /// so each request gets the same store error (a `Conflict` lets the domain

@@ -15,24 +15,18 @@ use std::collections::hash_map::Entry;
 use anyhow::anyhow;
 use deadpool_postgres::GenericClient;
 use recordshop_domain::StoreError;
-use recordshop_domain::idempotency::{Created, IdempotentCreate, IdempotentError};
+use recordshop_domain::idempotency::{Created, IdempotentError};
 use uuid::Uuid;
 
-use super::sale::{Answer, Purchase};
+use super::purchase::{Keyed, Outcome, Purchase};
 use crate::error::store_error;
-use crate::idempotency::{IdempotencySettings, PURCHASE_ORDERS, Recorded};
+use crate::idempotency::{PURCHASE_ORDERS, Recorded};
 use crate::rows;
 use crate::sql::{execute, query};
 
-/// A keyed purchase's key, and how long its record is to live.
-pub(crate) struct Keyed {
-    pub(crate) once: IdempotentCreate,
-    pub(crate) settings: IdempotencySettings,
-}
-
 /// How a purchase of the batch stands with respect to keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Role {
+pub(super) enum KeyRole {
     Unkeyed,
     /// The first purchase of the batch with its owner and key.
     Candidate,
@@ -42,21 +36,21 @@ pub(super) enum Role {
 }
 
 /// The role of each purchase of `batch`, in order.
-pub(super) fn roles(batch: &[Purchase]) -> Vec<Role> {
+pub(super) fn roles(batch: &[Purchase]) -> Vec<KeyRole> {
     let mut candidates: HashMap<(&str, &str), usize> = HashMap::new();
     batch
         .iter()
         .enumerate()
         .map(|(index, purchase)| {
             let Some(keyed) = &purchase.key else {
-                return Role::Unkeyed;
+                return KeyRole::Unkeyed;
             };
             let id = (keyed.once.owner.as_str(), keyed.once.key.as_str());
             match candidates.entry(id) {
-                Entry::Occupied(candidate) => Role::Follower(*candidate.get()),
+                Entry::Occupied(candidate) => KeyRole::Follower(*candidate.get()),
                 Entry::Vacant(vacant) => {
                     vacant.insert(index);
-                    Role::Candidate
+                    KeyRole::Candidate
                 }
             }
         })
@@ -139,11 +133,11 @@ fn owners_and_keys<'a>(
 pub(super) async fn claim(
     tx: &impl GenericClient,
     batch: &[Purchase],
-    roles: &[Role],
+    roles: &[KeyRole],
 ) -> Result<HashMap<usize, Recorded>, StoreError> {
     let mut candidates = Vec::new();
     for (index, role) in roles.iter().enumerate() {
-        if *role == Role::Candidate {
+        if *role == KeyRole::Candidate {
             let Keyed { once, settings } = keyed(batch, index)?;
             candidates.push((once, *settings, index));
         }
@@ -288,8 +282,8 @@ pub(super) fn follow(
     follower: &Keyed,
     candidate: &Keyed,
     recorded: Option<&Recorded>,
-    candidate_answer: Option<&Answer>,
-) -> Answer {
+    candidate_answer: Option<&Outcome>,
+) -> Outcome {
     if let Some(recorded) = recorded {
         return recorded.answer(&follower.once, rows::order);
     }

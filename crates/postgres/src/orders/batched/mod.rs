@@ -25,6 +25,7 @@
 
 mod failure;
 mod keys;
+mod purchase;
 mod queue;
 mod sale;
 
@@ -40,9 +41,9 @@ use recordshop_domain::order::{NewPurchaseOrder, PlaceOrderError, PurchaseOrder}
 use tokio::sync::oneshot;
 
 use crate::idempotency::{IdempotencySettings, unkeyed};
-use keys::Keyed;
+use purchase::{Keyed, Outcome, Purchase};
 use queue::GroupCommit;
-use sale::{Answer, Purchase, Sale};
+use sale::Sale;
 
 /// Bounds of the batched strategy's batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,7 +109,7 @@ impl Batcher {
         self.submit(order, Some(key)).await
     }
 
-    async fn submit(&self, order: &NewPurchaseOrder, key: Option<Keyed>) -> Answer {
+    async fn submit(&self, order: &NewPurchaseOrder, key: Option<Keyed>) -> Outcome {
         let (reply, answer) = oneshot::channel();
         self.queues.submit(
             order.disc_id,

@@ -15,13 +15,13 @@ use recordshop_domain::customer::{Customer, CustomerId};
 use recordshop_domain::disc::{Disc, DiscId};
 use recordshop_domain::idempotency::{Created, IdempotentError};
 use recordshop_domain::order::{NewPurchaseOrder, OrderStatus, PlaceOrderError, PurchaseOrder};
-use tokio::sync::oneshot;
 use tokio_postgres::IsolationLevel;
 use tokio_postgres::types::Json;
 use uuid::Uuid;
 
 use super::failure::fail_all;
-use super::keys::{self, Keyed, Role};
+use super::keys::{self, KeyRole};
+use super::purchase::{Outcome, Purchase};
 use super::queue::Runner;
 use crate::ConcurrencyStrategy;
 use crate::error::store_error;
@@ -52,24 +52,6 @@ const RECORD_SALES: &str = "
          UNNEST($3::uuid[], $4::uuid[], $5::integer[], $6::jsonb[], $7::jsonb[])
              AS o (id, customer_id, quantity, customer_snapshot, disc_snapshot)
     RETURNING id, created_at";
-
-/// What a caller gets back; a purchase without a key is never replayed and
-/// never meets a reused key.
-pub(super) type Answer = Result<Created<PurchaseOrder>, IdempotentError<PlaceOrderError>>;
-
-/// A purchase waiting in a batch, and where its answer goes.
-pub(super) struct Purchase {
-    pub(super) order: NewPurchaseOrder,
-    pub(super) key: Option<Keyed>,
-    pub(super) reply: oneshot::Sender<Answer>,
-}
-
-impl Purchase {
-    /// A caller that went away no longer listens; nothing to do then.
-    pub(super) fn answer(self, answer: Answer) {
-        let _ = self.reply.send(answer);
-    }
-}
 
 /// A purchase of the batch (by index) whose customer may buy, with the
 /// customer as read.
@@ -235,17 +217,17 @@ async fn sell(
     disc_id: DiscId,
     batch: &[Purchase],
     customers: &HashMap<CustomerId, Customer>,
-) -> Result<Vec<Answer>, StoreError> {
+) -> Result<Vec<Outcome>, StoreError> {
     let roles = keys::roles(batch);
     let tx = begin(client, IsolationLevel::ReadCommitted).await?;
     let taken = keys::claim(&tx, batch, &roles).await?;
-    let mut answers: Vec<Option<Answer>> = batch.iter().map(|_| None).collect();
+    let mut answers: Vec<Option<Outcome>> = batch.iter().map(|_| None).collect();
     let mut buyers = Vec::with_capacity(batch.len());
     // Candidates whose claim must not outlive the batch.
     let mut refused_keys = Vec::new();
     for (index, purchase) in batch.iter().enumerate() {
-        let role = roles.get(index).copied().unwrap_or(Role::Unkeyed);
-        if let Role::Follower(_) = role {
+        let role = roles.get(index).copied().unwrap_or(KeyRole::Unkeyed);
+        if let KeyRole::Follower(_) = role {
             continue;
         }
         if let (Some(recorded), Some(keyed)) = (taken.get(&index), &purchase.key) {
@@ -259,7 +241,7 @@ async fn sell(
                 customer,
             }),
             Err(refused) => {
-                if role == Role::Candidate {
+                if role == KeyRole::Candidate {
                     refused_keys.push(index);
                 }
                 answers[index] = Some(Err(refused.into()));
@@ -273,7 +255,7 @@ async fn sell(
         let sold = sell_to(&tx, disc_id, &buyers).await?;
         let mut keyed_sales: Vec<(usize, Uuid)> = Vec::new();
         for (buyer, sale) in buyers.iter().zip(&sold) {
-            if roles.get(buyer.index) != Some(&Role::Candidate) {
+            if roles.get(buyer.index) != Some(&KeyRole::Candidate) {
                 continue;
             }
             match sale {
@@ -291,7 +273,8 @@ async fn sell(
     }
     // Followers last: they take their candidate's outcome.
     for (index, purchase) in batch.iter().enumerate() {
-        if let (Some(Role::Follower(candidate)), Some(follower)) = (roles.get(index), &purchase.key)
+        if let (Some(KeyRole::Follower(candidate)), Some(follower)) =
+            (roles.get(index), &purchase.key)
         {
             let leader = batch.get(*candidate).and_then(|c| c.key.as_ref());
             answers[index] = leader.map(|leader| {

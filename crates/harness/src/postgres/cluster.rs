@@ -1,30 +1,39 @@
 //! One PostgreSQL cluster: a base directory holding `data/` and
 //! `postgres.log`, owned by the account that runs the server, listening on
 //! 127.0.0.1 only (no Unix socket), superuser `postgres`, trust auth.
+//! Controlled with pg_ctl, synchronously; the server runs in a process
+//! group of its own, so a Ctrl-C at the terminal never reaches it and the
+//! tool that started it stops it in order.
 
 use std::fs;
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use anyhow::{Context, bail};
 
-use crate::account::Account;
-use crate::pgbin::{self, PgBin};
-use crate::{process, say};
+use super::{Account, DatabaseUrl, PgBin};
+use crate::process;
 
 /// Seconds pg_ctl waits for a start or a stop.
 const PG_CTL_TIMEOUT: &str = "60";
 
+/// A cluster's folder, port and settings. Cheap to clone: a clone controls
+/// the same cluster (from another thread, say).
+#[derive(Clone, Debug)]
 pub struct Cluster {
     bin: PgBin,
     account: Account,
     base: PathBuf,
-    pub port: u16,
+    port: u16,
+    durability: Durability,
+    /// `name=value` settings given to every start, after the durability's.
+    settings: Vec<String>,
 }
 
+/// Whether the server runs, and on which port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
     Stopped,
     /// Running, on the port its pid file names.
@@ -33,38 +42,85 @@ pub enum Status {
     },
 }
 
-/// How initdb writes the cluster.
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// How much a cluster's data is worth.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Durability {
+    /// Every commit reaches the disk (fsync, synchronous commit, full page
+    /// writes), as in production: what figures and crash tests need.
     Durable,
-    /// Skips the final fsync; for clusters that live as long as one run.
+    /// Lives as long as one run: initdb skips its fsync and the server
+    /// runs with fsync, synchronous commit and full page writes off.
     Throwaway,
 }
 
+impl Durability {
+    fn settings(self) -> &'static [&'static str] {
+        match self {
+            Self::Durable => &[],
+            Self::Throwaway => &[
+                "fsync=off",
+                "synchronous_commit=off",
+                "full_page_writes=off",
+            ],
+        }
+    }
+}
+
 impl Cluster {
+    /// A cluster in `base` on `port`; nothing happens on disk until
+    /// [`Cluster::prepare_base`] and [`Cluster::init`].
+    #[must_use]
     pub fn new(bin: PgBin, account: Account, base: PathBuf, port: u16) -> Self {
         Self {
             bin,
             account,
             base,
             port,
+            durability: Durability::Durable,
+            settings: Vec::new(),
         }
     }
 
+    /// The same cluster run with `durability` and the extra `settings`
+    /// (`max_connections=200`, …) at every start.
+    #[must_use]
+    pub fn with_settings(self, durability: Durability, settings: &[&str]) -> Self {
+        Self {
+            durability,
+            settings: settings.iter().map(ToString::to_string).collect(),
+            ..self
+        }
+    }
+
+    #[must_use]
     pub fn base(&self) -> &Path {
         &self.base
     }
 
+    #[must_use]
     pub fn data_dir(&self) -> PathBuf {
         self.base.join("data")
     }
 
+    #[must_use]
     pub fn log_file(&self) -> PathBuf {
         self.base.join("postgres.log")
     }
 
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub(crate) fn set_port(&mut self, port: u16) {
+        self.port = port;
+    }
+
     /// Creates the base directory if needed and hands it to the server's
     /// account.
+    ///
+    /// # Errors
+    /// When it cannot be made, or the account cannot write there.
     pub fn prepare_base(&self) -> anyhow::Result<()> {
         fs::create_dir_all(&self.base)
             .with_context(|| format!("creating {}", self.base.display()))?;
@@ -80,11 +136,16 @@ impl Cluster {
         Ok(())
     }
 
+    #[must_use]
     pub fn is_initialized(&self) -> bool {
         self.data_dir().join("PG_VERSION").is_file()
     }
 
-    pub fn init(&self, durability: Durability) -> anyhow::Result<()> {
+    /// initdb: UTF-8, C.UTF-8 collation where the machine has it.
+    ///
+    /// # Errors
+    /// When initdb fails.
+    pub fn init(&self) -> anyhow::Result<()> {
         let data = self.data_dir();
         if data.exists() {
             // Left half-written by an interrupted initdb.
@@ -101,7 +162,7 @@ impl Cluster {
             } else {
                 "--no-locale"
             });
-        if durability == Durability::Throwaway {
+        if self.durability == Durability::Throwaway {
             command.arg("--no-sync");
         }
         // Its own process group: a Ctrl-C must not leave half a cluster.
@@ -110,6 +171,10 @@ impl Cluster {
         Ok(())
     }
 
+    /// `pg_ctl status`.
+    ///
+    /// # Errors
+    /// When pg_ctl fails for another reason than "not running".
     pub fn status(&self) -> anyhow::Result<Status> {
         if !self.is_initialized() {
             return Ok(Status::Stopped);
@@ -140,9 +205,12 @@ impl Cluster {
         }
     }
 
-    /// Starts the server on `self.port` with extra `-c` settings, and waits
-    /// until it accepts connections.
-    pub fn start(&self, settings: &[&str]) -> anyhow::Result<()> {
+    /// Starts the server on its port with its settings, and waits until it
+    /// accepts connections.
+    ///
+    /// # Errors
+    /// When it does not start; the message ends with its log.
+    pub fn start(&self) -> anyhow::Result<()> {
         let mut command = self.account.command(&self.bin.tool("pg_ctl"));
         command
             .arg("start")
@@ -151,23 +219,34 @@ impl Cluster {
             .arg("-l")
             .arg(self.log_file())
             .args(["-w", "-t", PG_CTL_TIMEOUT, "-o"])
-            .arg(server_options(self.port, settings))
-            // The terminal's Ctrl-C is for the server we run, not for the
-            // database under it: xtask stops the cluster itself.
+            .arg(self.server_options())
             .process_group(0);
         if let Err(error) = process::capture(&mut command) {
-            let log = fs::read_to_string(self.log_file()).unwrap_or_default();
             bail!(
                 "{error:#}\nPostgreSQL did not start; the end of {}:\n{}",
                 self.log_file().display(),
-                tail(&log, 15)
+                process::tail(&self.log_file(), 15)
             );
         }
         Ok(())
     }
 
-    /// Stops the server if it runs: fast (disconnects clients), then
-    /// immediate if that did not work.
+    /// Starts the server unless it runs.
+    ///
+    /// # Errors
+    /// As [`Cluster::status`] and [`Cluster::start`].
+    pub fn ensure_started(&self) -> anyhow::Result<()> {
+        match self.status()? {
+            Status::Running { .. } => Ok(()),
+            Status::Stopped => self.start(),
+        }
+    }
+
+    /// Stops the server if it runs: fast (disconnects clients, then shuts
+    /// down), then immediate if that did not work.
+    ///
+    /// # Errors
+    /// When neither worked.
     pub fn stop(&self) -> anyhow::Result<()> {
         if matches!(self.status()?, Status::Stopped) {
             return Ok(());
@@ -190,69 +269,47 @@ impl Cluster {
             .with_context(|| format!("stopping the cluster in {}", self.data_dir().display()))
     }
 
-    pub fn url(&self, database: &str) -> String {
-        database_url(self.port, database)
+    /// `database` on this cluster.
+    #[must_use]
+    pub fn url(&self, database: &str) -> DatabaseUrl {
+        DatabaseUrl::local(self.port, database)
     }
 
-    /// psql connected to `database` of this cluster, over TCP.
-    pub fn psql(&self, database: &str) -> Command {
-        pgbin::psql_command(&self.bin.psql(), &self.url(database))
-    }
-
-    /// Runs one query and returns its unaligned, tuples-only output.
-    pub fn query(&self, database: &str, sql: &str) -> anyhow::Result<String> {
-        let output = process::capture(self.psql(database).args(["-tA", "-c", sql]))?;
-        Ok(output.trim().to_owned())
+    /// The maintenance database, for [`Admin`](super::Admin).
+    #[must_use]
+    pub fn admin_url(&self) -> DatabaseUrl {
+        self.url("postgres")
     }
 
     /// Describes the cluster in one line.
+    #[must_use]
     pub fn describe(&self) -> String {
         format!(
-            "PostgreSQL from {} on 127.0.0.1:{}, data in {}",
+            "PostgreSQL from {} on 127.0.0.1:{}, data in {}{}",
             self.bin.dir().display(),
             self.port,
-            self.data_dir().display()
+            self.data_dir().display(),
+            match self.durability {
+                Durability::Durable => "",
+                Durability::Throwaway => " (fsync off)",
+            }
         )
     }
-}
 
-/// A started cluster, stopped when this value drops: on success, on error
-/// and after Ctrl-C alike.
-pub struct StopOnDrop<'a>(pub &'a Cluster);
-
-impl Drop for StopOnDrop<'_> {
-    fn drop(&mut self) {
-        say!("stopping PostgreSQL ({})", self.0.data_dir().display());
-        if let Err(error) = self.0.stop() {
-            say!("warning: {error:#}");
+    /// The postgres options pg_ctl passes on (through a shell, hence the
+    /// quotes).
+    fn server_options(&self) -> String {
+        let mut options = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''",
+            self.port
+        );
+        let settings = self.durability.settings().iter().copied();
+        for setting in settings.chain(self.settings.iter().map(String::as_str)) {
+            options.push_str(" -c ");
+            options.push_str(setting);
         }
+        options
     }
-}
-
-pub fn database_url(port: u16, database: &str) -> String {
-    format!("postgres://postgres@127.0.0.1:{port}/{database}")
-}
-
-/// Whether nothing listens on 127.0.0.1:`port`.
-pub fn port_is_free(port: u16) -> bool {
-    TcpListener::bind(("127.0.0.1", port)).is_ok()
-}
-
-/// A port nothing listens on right now (the kernel's pick).
-pub fn free_port() -> anyhow::Result<u16> {
-    let listener = TcpListener::bind(("127.0.0.1", 0)).context("finding a free TCP port")?;
-    Ok(listener.local_addr()?.port())
-}
-
-/// The postgres options pg_ctl passes on (through a shell, hence the quotes).
-pub fn server_options(port: u16, settings: &[&str]) -> String {
-    let mut options =
-        format!("-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''");
-    for setting in settings {
-        options.push_str(" -c ");
-        options.push_str(setting);
-    }
-    options
 }
 
 /// The port line of a `postmaster.pid` (its fourth line).
@@ -261,7 +318,7 @@ fn pid_file_port(text: &str) -> Option<u16> {
 }
 
 fn c_utf8_available() -> bool {
-    Command::new("locale")
+    std::process::Command::new("locale")
         .arg("-a")
         .stderr(Stdio::null())
         .output()
@@ -274,28 +331,31 @@ fn lists_c_utf8(text: &str) -> bool {
         .any(|line| line.trim().to_ascii_lowercase().replace('-', "") == "c.utf8")
 }
 
-fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn builds_the_database_url() {
-        assert_eq!(
-            database_url(54329, "recordshop"),
-            "postgres://postgres@127.0.0.1:54329/recordshop"
-        );
+    fn cluster(port: u16) -> Cluster {
+        Cluster::new(
+            PgBin::unchecked(PathBuf::from("/usr/lib/postgresql/15/bin")),
+            Account::Current,
+            PathBuf::from("/var/tmp/x"),
+            port,
+        )
     }
 
     #[test]
-    fn server_options_listen_on_loopback_only() {
+    fn server_options_listen_on_loopback_only_with_durability_first() {
+        let durable = cluster(5433).with_settings(Durability::Durable, &["max_connections=500"]);
         assert_eq!(
-            server_options(5433, &["fsync=off", "max_connections=500"]),
-            "-p 5433 -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=off -c max_connections=500"
+            durable.server_options(),
+            "-p 5433 -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections=500"
+        );
+        let throwaway = cluster(5434).with_settings(Durability::Throwaway, &[]);
+        assert!(
+            throwaway
+                .server_options()
+                .ends_with("-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
         );
     }
 
@@ -314,16 +374,11 @@ mod tests {
     }
 
     #[test]
-    fn keeps_the_last_lines() {
-        assert_eq!(tail("a\nb\nc\n", 2), "b\nc");
-        assert_eq!(tail("a", 5), "a");
-    }
-
-    #[test]
-    fn a_free_port_is_free() {
-        let port = free_port().unwrap();
-        assert!(port_is_free(port));
-        let _held = TcpListener::bind(("127.0.0.1", port)).unwrap();
-        assert!(!port_is_free(port));
+    fn urls_name_the_port_and_database() {
+        assert_eq!(
+            cluster(54329).url("recordshop").to_url(),
+            "postgres://postgres@127.0.0.1:54329/recordshop"
+        );
+        assert_eq!(cluster(1).admin_url().database(), Some("postgres"));
     }
 }

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, bail};
 
-use crate::{account, process, say};
+use crate::{packages, say};
 
 /// Where Debian and Ubuntu install each major version.
 const DEBIAN_ROOT: &str = "/usr/lib/postgresql";
@@ -20,9 +20,11 @@ const INSTALL_HELP: &str = "PostgreSQL's server programs (initdb, pg_ctl) were n
     through `pg_config --bindir`, or under /usr/lib/postgresql/<version>/bin. Install PostgreSQL \
     (Debian/Ubuntu: `sudo apt-get install postgresql`; Fedora: `sudo dnf install postgresql-server`; \
     macOS: `brew install postgresql@17`) or put its bin directory on PATH. Alternatively point \
-    DATABASE_URL (run) or RECORDSHOP_TEST_DATABASE_URL (test) at a server of your own.";
+    DATABASE_URL (`cargo xtask run`) or RECORDSHOP_TEST_DATABASE_URL (`cargo xtask test`) at a \
+    server of your own.";
 
-/// The directory holding initdb, pg_ctl and postgres.
+/// The directory holding initdb, pg_ctl, postgres and pgbench.
+#[derive(Clone, Debug)]
 pub struct PgBin {
     dir: PathBuf,
 }
@@ -30,11 +32,14 @@ pub struct PgBin {
 impl PgBin {
     /// Finds the programs, installing PostgreSQL first when running as root
     /// on Debian/Ubuntu; otherwise fails saying what to install.
+    ///
+    /// # Errors
+    /// When they are missing and cannot be installed here.
     pub fn find_or_install() -> anyhow::Result<Self> {
         if let Some(found) = Self::find() {
             return Ok(found);
         }
-        if account::is_root()? && is_debian_like() {
+        if packages::can_install()? {
             install_with_apt()?;
             return Self::find().context(
                 "apt-get installed postgresql, yet initdb and pg_ctl are still missing; \
@@ -46,6 +51,7 @@ impl PgBin {
 
     /// PATH first, then `pg_config --bindir`, then the newest version under
     /// /usr/lib/postgresql (Debian keeps the server programs off PATH).
+    #[must_use]
     pub fn find() -> Option<Self> {
         on_path()
             .or_else(from_pg_config)
@@ -53,41 +59,23 @@ impl PgBin {
             .map(|dir| Self { dir })
     }
 
+    /// A directory said to hold the programs, for tests that never run them.
+    #[cfg(test)]
+    pub(crate) fn unchecked(dir: PathBuf) -> Self {
+        Self { dir }
+    }
+
+    /// The directory itself.
+    #[must_use]
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
+    /// One of its programs (`pg_ctl`, `pgbench`, …).
+    #[must_use]
     pub fn tool(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
-
-    /// psql sits next to the server programs on Debian and in most
-    /// installs; otherwise the one on PATH.
-    pub fn psql(&self) -> PathBuf {
-        let beside = self.tool("psql");
-        if beside.is_file() {
-            beside
-        } else {
-            PathBuf::from("psql")
-        }
-    }
-}
-
-/// A psql, preferring PATH, for when no server is needed.
-pub fn psql() -> anyhow::Result<PathBuf> {
-    if let Some(path) = env::var_os("PATH")
-        && env::split_paths(&path).any(|dir| dir.join("psql").is_file())
-    {
-        return Ok(PathBuf::from("psql"));
-    }
-    Ok(PgBin::find_or_install()?.psql())
-}
-
-/// A psql command against `url`: no ~/.psqlrc, stop at the first error.
-pub fn psql_command(psql: &Path, url: &str) -> Command {
-    let mut command = Command::new(psql);
-    command.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url]);
-    command
 }
 
 fn has_server_programs(dir: &Path) -> bool {
@@ -150,47 +138,11 @@ fn parse_version(name: &str) -> Option<(u32, u32)> {
     }
 }
 
-fn is_debian_like() -> bool {
-    Path::new("/etc/debian_version").exists()
-        || fs::read_to_string("/etc/os-release").is_ok_and(|text| os_release_is_debian_like(&text))
-}
-
-fn os_release_is_debian_like(text: &str) -> bool {
-    text.lines()
-        .filter_map(|line| line.split_once('='))
-        .filter(|(key, _)| matches!(key.trim(), "ID" | "ID_LIKE"))
-        .flat_map(|(_, value)| value.trim().trim_matches('"').split_whitespace())
-        .any(|id| id == "debian" || id == "ubuntu")
-}
-
 fn install_with_apt() -> anyhow::Result<()> {
     say!("PostgreSQL is not installed; installing it with apt-get (root on Debian/Ubuntu)");
-    apt_get(&["update"])?;
-    apt_get(&[
-        "install",
-        "-y",
-        "--no-install-recommends",
-        "postgresql-common",
-    ])?;
+    packages::install(&["postgresql-common"])?;
     keep_apt_from_creating_a_cluster();
-    apt_get(&["install", "-y", "--no-install-recommends", "postgresql"])
-}
-
-fn apt_get(args: &[&str]) -> anyhow::Result<()> {
-    let mut command = Command::new("apt-get");
-    command
-        .args([
-            "-o",
-            "Dpkg::Options::=--force-confdef",
-            "-o",
-            "Dpkg::Options::=--force-confold",
-        ])
-        .args(args)
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        // Keep our edit of createcluster.conf (ucf-managed) if asked.
-        .env("UCF_FORCE_CONFFOLD", "1")
-        .stdin(Stdio::null());
-    process::run(&mut command)
+    packages::install(&["postgresql"])
         .context("installing PostgreSQL failed; install it yourself (`apt-get install postgresql`)")
 }
 
@@ -204,7 +156,7 @@ fn keep_apt_from_creating_a_cluster() {
     if sets(&text, "create_main_cluster") {
         return;
     }
-    let addition = "\n# Added by `cargo xtask`: the project runs clusters of its own.\ncreate_main_cluster = false\n";
+    let addition = "\n# Added by the record shop's tools: the project runs clusters of its own.\ncreate_main_cluster = false\n";
     if let Err(error) = fs::write(CREATECLUSTER_CONF, format!("{text}{addition}")) {
         say!("warning: could not update {CREATECLUSTER_CONF}: {error}");
     }
@@ -235,7 +187,7 @@ mod tests {
 
     #[test]
     fn newest_under_skips_versions_without_server_programs() {
-        let root = std::env::temp_dir().join(format!("xtask-pgbin-{}", std::process::id()));
+        let root = std::env::temp_dir().join(format!("harness-pgbin-{}", std::process::id()));
         for version in ["14", "16"] {
             fs::create_dir_all(root.join(version).join("bin")).unwrap();
         }
@@ -246,19 +198,6 @@ mod tests {
         fs::write(root.join("16").join("bin").join("psql"), "").unwrap();
         assert_eq!(newest_under(&root), Some(root.join("14").join("bin")));
         fs::remove_dir_all(&root).unwrap();
-    }
-
-    #[test]
-    fn recognises_debian_and_derivatives() {
-        assert!(os_release_is_debian_like(
-            "PRETTY_NAME=\"Debian GNU/Linux 12\"\nID=debian\n"
-        ));
-        assert!(os_release_is_debian_like("ID=ubuntu\nID_LIKE=debian\n"));
-        assert!(os_release_is_debian_like(
-            "ID=linuxmint\nID_LIKE=\"ubuntu debian\"\n"
-        ));
-        assert!(!os_release_is_debian_like("ID=fedora\n"));
-        assert!(!os_release_is_debian_like("ID=alpine\nVERSION_ID=3.20\n"));
     }
 
     #[test]

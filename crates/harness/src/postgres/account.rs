@@ -1,16 +1,17 @@
 //! Which OS user runs the PostgreSQL server programs.
 //!
 //! `initdb`, `pg_ctl` and `postgres` refuse to run as root. Run as root (CI,
-//! containers), xtask runs them as the `postgres` user through `runuser`
-//! and hands it the directories they write to; otherwise they run as we do.
+//! containers), the tools run them as the `postgres` user through `runuser`
+//! and hand it the directories they write to; otherwise they run as we do.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::Context;
 
-use crate::process;
+use crate::packages::{id, is_root};
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Account {
     /// Not root: run the programs directly.
     Current,
@@ -19,12 +20,16 @@ pub enum Account {
 }
 
 impl Account {
+    /// The account for this process: ours, or `postgres` when we are root.
+    ///
+    /// # Errors
+    /// When running as root and there is no `postgres` user.
     pub fn detect() -> anyhow::Result<Self> {
         if !is_root()? {
             return Ok(Self::Current);
         }
         let uid = id(&["-u", "postgres"]).context(
-            "running as root, xtask starts PostgreSQL as the `postgres` user, which does not exist; \
+            "running as root, the tools start PostgreSQL as the `postgres` user, which does not exist; \
              create it with `useradd --system --user-group --home-dir /var/lib/postgresql postgres` \
              (installing the postgresql package does this)",
         )?;
@@ -34,6 +39,7 @@ impl Account {
 
     /// A command that runs `program` as this account, from `/` (the
     /// `postgres` user may not be allowed into our working directory).
+    #[must_use]
     pub fn command(&self, program: &Path) -> Command {
         let mut command = match self {
             Self::Current => Command::new(program),
@@ -48,6 +54,9 @@ impl Account {
     }
 
     /// Makes `path` this account's, so the server may write there.
+    ///
+    /// # Errors
+    /// When the owner cannot be changed.
     pub fn take(&self, path: &Path) -> anyhow::Result<()> {
         if let Self::Postgres { uid, gid } = self {
             std::os::unix::fs::chown(path, Some(*uid), Some(*gid))
@@ -58,11 +67,13 @@ impl Account {
 
     /// Whether this account can enter `dir` (which needs every parent
     /// directory to be traversable too).
+    #[must_use]
     pub fn can_enter(&self, dir: &Path) -> bool {
         self.test(&["-x"], dir)
     }
 
     /// Whether this account can create files in `dir`.
+    #[must_use]
     pub fn can_write(&self, dir: &Path) -> bool {
         self.test(&["-w"], dir)
     }
@@ -78,35 +89,5 @@ impl Account {
                 .status()
                 .is_ok_and(|status| status.success()),
         }
-    }
-}
-
-pub fn is_root() -> anyhow::Result<bool> {
-    Ok(id(&["-u"])? == 0)
-}
-
-fn id(args: &[&str]) -> anyhow::Result<u32> {
-    let output = process::capture(Command::new("id").args(args))?;
-    parse_id(&output)
-}
-
-/// Parses the output of `id -u` / `id -g`.
-fn parse_id(output: &str) -> anyhow::Result<u32> {
-    let text = output.trim();
-    text.parse()
-        .with_context(|| format!("`id` printed {text:?}, not a numeric id"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_id_output() {
-        assert_eq!(parse_id("0\n").unwrap(), 0);
-        assert_eq!(parse_id(" 101\n").unwrap(), 101);
-        assert!(parse_id("").is_err());
-        assert!(parse_id("postgres").is_err());
-        assert!(parse_id("-1").is_err());
     }
 }

@@ -1,21 +1,21 @@
-//! Answers given at the edge, before a request reaches the app: the limits
-//! on request heads and on how long a body may take, and the refusals
-//! shared with the drain.
+//! Limits on what one request may make the server hold: the size of its
+//! head and how long its body may take. Both answer before the request
+//! reaches the app, with the refusal shared with the drain.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use crate::error::ApiError;
+use crate::request_id::{self, REQUEST_ID_HEADER};
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
 use actix_web::http::ConnectionType;
-use actix_web::http::header::HeaderValue;
 use actix_web::middleware::Next;
 use actix_web::web::Bytes;
 use actix_web::{HttpMessage, ResponseError};
 use futures_util::Stream;
-use recordshop_http::{ApiError, REQUEST_ID_HEADER};
 use tokio::time::Sleep;
 
 /// Largest request head (target and headers) accepted, in bytes. actix
@@ -34,7 +34,7 @@ pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Ends a request body that takes longer than [`BODY_TIMEOUT`] with an
 /// error, which the JSON extractor answers with 400 `malformed_request`.
 /// Mount it with [`from_fn`](actix_web::middleware::from_fn).
-pub async fn body_deadline(
+pub(crate) async fn body_deadline(
     mut request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
@@ -82,7 +82,7 @@ impl Stream for Deadline {
 /// Refuses requests whose head exceeds [`HEAD_LIMIT`] with 400
 /// `malformed_request`, and closes their connection. Mount it with
 /// [`from_fn`](actix_web::middleware::from_fn).
-pub async fn head_limit(
+pub(crate) async fn head_limit(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
@@ -116,16 +116,11 @@ fn head_size(request: &ServiceRequest) -> usize {
 /// `error` as the answer to `request`, closing the connection. These
 /// answers never pass the request-id middleware, which sits inside the
 /// app: the client's id is echoed (or a fresh one made up) here.
-pub fn refuse<B>(request: ServiceRequest, error: &ApiError) -> ServiceResponse<EitherBody<B>> {
-    let id = request
-        .headers()
-        .get(&REQUEST_ID_HEADER)
-        .filter(|id| is_sane_id(id))
-        .cloned()
-        .unwrap_or_else(|| {
-            HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
-                .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
-        });
+pub(crate) fn refuse<B>(
+    request: ServiceRequest,
+    error: &ApiError,
+) -> ServiceResponse<EitherBody<B>> {
+    let id = request_id::id_for(&request);
     let mut response = request
         .into_response(error.error_response())
         .map_into_right_body();
@@ -135,22 +130,11 @@ pub fn refuse<B>(request: ServiceRequest, error: &ApiError) -> ServiceResponse<E
 }
 
 /// Closes the connection once `response` is written.
-pub fn close_after<B>(response: &mut ServiceResponse<B>) {
+pub(crate) fn close_after<B>(response: &mut ServiceResponse<B>) {
     response
         .response_mut()
         .head_mut()
         .set_connection_type(ConnectionType::Close);
-}
-
-/// The request-id middleware's rule for a client's id: 1 to 128 printable
-/// ASCII characters, so it cannot forge or bloat log lines.
-fn is_sane_id(id: &HeaderValue) -> bool {
-    let bytes = id.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= 128
-        && bytes
-            .iter()
-            .all(|byte| byte.is_ascii_graphic() || *byte == b' ')
 }
 
 #[cfg(test)]
@@ -166,13 +150,5 @@ mod tests {
             .insert_header(("x-a", "12345"))
             .to_srv_request();
         assert_eq!(head_size(&request), "/discs?genre=rock".len() + 3 + 5 + 4);
-    }
-
-    #[test]
-    fn only_sane_ids_are_echoed() {
-        assert!(is_sane_id(&HeaderValue::from_static("abc-123")));
-        assert!(!is_sane_id(&HeaderValue::from_static("")));
-        let long = "x".repeat(129);
-        assert!(!is_sane_id(&HeaderValue::from_str(&long).unwrap()));
     }
 }

@@ -17,10 +17,10 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use recordshop_domain::StoreError;
-use recordshop_http::ApiError;
 use tokio::sync::Notify;
 
-use crate::edge;
+use crate::error::ApiError;
+use crate::limits;
 
 /// Shared by the middleware of every worker and by the shutdown path.
 #[derive(Clone, Default)]
@@ -95,7 +95,7 @@ impl Drop for InFlight {
 /// reconnect. Mount it outermost with
 /// [`from_fn`](actix_web::middleware::from_fn), with the [`Drain`] in the
 /// app data; without it, requests pass untouched.
-pub async fn middleware(
+pub(crate) async fn middleware(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
@@ -109,13 +109,13 @@ pub async fn middleware(
         let error = ApiError::Store(StoreError::Unavailable(anyhow::anyhow!(
             "the server is shutting down"
         )));
-        return Ok(edge::refuse(request, &error));
+        return Ok(limits::refuse(request, &error));
     }
     let in_flight = drain.enter();
     let mut response = next.call(request).await?;
     drop(in_flight);
     if drain.is_draining() {
-        edge::close_after(&mut response);
+        limits::close_after(&mut response);
     }
     Ok(response.map_into_left_body())
 }

@@ -1,6 +1,7 @@
 //! Scratch clusters: created in a fresh folder on a free port for one run
-//! (`cargo xtask test`, `cargo xtask experiment`), stopped and removed when
-//! the run ends however it ends, and swept up after runs that were killed.
+//! (tests, experiments, the fault suite, fuzzing, rest-docs), stopped and
+//! removed when the run ends however it ends, and swept up after runs that
+//! were killed.
 
 use std::env;
 use std::fs;
@@ -9,42 +10,62 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 
-use crate::account::Account;
-use crate::cluster::{Cluster, Durability, Status, free_port};
-use crate::pgbin::PgBin;
-use crate::{process, say};
+use super::{Account, Cluster, Durability, PgBin, Status};
+use crate::{net, process, say};
 
-/// Throwaway clusters are named `<prefix><xtask pid>-<nonce>`.
+/// Throwaway clusters are named `<prefix><owner pid>-<nonce>`.
 const SCRATCH_PREFIX: &str = "recordshop-test-";
 /// Another program may take the free port before the server binds it.
 const START_ATTEMPTS: usize = 3;
-/// Creates, initialises and starts a scratch cluster with `settings`.
-pub fn start(durability: Durability, settings: &[&str]) -> anyhow::Result<Throwaway> {
-    let bin = PgBin::find_or_install()?;
-    let account = Account::detect()?;
-    let scratch_root = scratch_root();
-    remove_leftovers(&scratch_root);
-    let dir = scratch_dir(&scratch_root)?;
-    let mut throwaway = Throwaway(Cluster::new(bin, account, dir, 0));
-    let cluster = &mut throwaway.0;
-    cluster.prepare_base()?;
-    say!(
-        "creating a scratch PostgreSQL cluster in {}",
-        cluster.base().display()
-    );
-    cluster.init(durability)?;
-    start_on_a_free_port(cluster, settings)?;
-    Ok(throwaway)
+
+/// A running cluster that is stopped and deleted when this value drops:
+/// on success, on error and after Ctrl-C alike.
+pub struct Scratch(Cluster);
+
+impl Scratch {
+    /// Creates, initialises and starts a scratch cluster with `durability`
+    /// and `settings`, installing PostgreSQL first where that is allowed.
+    ///
+    /// # Errors
+    /// When PostgreSQL is missing, or the cluster cannot be made or started.
+    pub fn start(durability: Durability, settings: &[&str]) -> anyhow::Result<Self> {
+        let bin = PgBin::find_or_install()?;
+        let account = Account::detect()?;
+        let scratch_root = scratch_root();
+        remove_leftovers(&scratch_root);
+        let dir = scratch_dir(&scratch_root)?;
+        let cluster = Cluster::new(bin, account, dir, 0).with_settings(durability, settings);
+        let mut scratch = Self(cluster);
+        let cluster = &mut scratch.0;
+        cluster.prepare_base()?;
+        say!(
+            "creating a scratch PostgreSQL cluster in {}",
+            cluster.base().display()
+        );
+        cluster.init()?;
+        start_on_a_free_port(cluster)?;
+        say!("started {} (removed afterwards)", cluster.describe());
+        Ok(scratch)
+    }
+
+    /// The running cluster.
+    #[must_use]
+    pub fn cluster(&self) -> &Cluster {
+        &self.0
+    }
 }
 
-fn start_on_a_free_port(cluster: &mut Cluster, settings: &[&str]) -> anyhow::Result<()> {
+fn start_on_a_free_port(cluster: &mut Cluster) -> anyhow::Result<()> {
     let mut attempt = 1;
     loop {
-        cluster.port = free_port()?;
-        match cluster.start(settings) {
+        cluster.set_port(net::free_port()?);
+        match cluster.start() {
             Ok(()) => return Ok(()),
             Err(error) if attempt < START_ATTEMPTS && port_was_taken(&error) => {
-                say!("port {} was taken meanwhile; trying another", cluster.port);
+                say!(
+                    "port {} was taken meanwhile; trying another",
+                    cluster.port()
+                );
                 attempt += 1;
             }
             Err(error) => return Err(error),
@@ -82,7 +103,7 @@ fn scratch_dir(scratch_root: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// Clusters of runs that were killed (SIGKILL, power loss) before they
-/// could clean up: their xtask is gone, so they are stopped and removed.
+/// could clean up: their owner is gone, so they are stopped and removed.
 fn remove_leftovers(scratch_root: &Path) {
     let Ok(entries) = fs::read_dir(scratch_root) else {
         return;
@@ -99,14 +120,14 @@ fn remove_leftovers(scratch_root: &Path) {
             return;
         };
         say!(
-            "removing a test cluster left by a killed run: {}",
+            "removing a scratch cluster left by a killed run: {}",
             entry.path().display()
         );
-        drop(Throwaway(Cluster::new(bin, account, entry.path(), 0)));
+        drop(Scratch(Cluster::new(bin, account, entry.path(), 0)));
     }
 }
 
-/// The xtask pid in a scratch directory's name.
+/// The owner's pid in a scratch directory's name.
 fn owner_pid(name: &str) -> Option<u32> {
     let rest = name.strip_prefix(SCRATCH_PREFIX)?;
     let (pid, nonce) = rest.split_once('-')?;
@@ -116,18 +137,7 @@ fn owner_pid(name: &str) -> Option<u32> {
     pid.parse().ok()
 }
 
-/// A cluster that is stopped and deleted when this value drops, however
-/// the run ends.
-pub struct Throwaway(Cluster);
-
-impl Throwaway {
-    /// The running cluster.
-    pub fn cluster(&self) -> &Cluster {
-        &self.0
-    }
-}
-
-impl Drop for Throwaway {
+impl Drop for Scratch {
     fn drop(&mut self) {
         let cluster = &self.0;
         let stopped = match cluster.status() {
@@ -138,7 +148,7 @@ impl Drop for Throwaway {
             say!("warning: {error:#}");
         }
         match fs::remove_dir_all(cluster.base()) {
-            Ok(()) => say!("stopped and removed the throwaway cluster"),
+            Ok(()) => say!("stopped and removed the scratch cluster"),
             Err(error) => say!(
                 "warning: could not remove {}: {error}",
                 cluster.base().display()

@@ -1,0 +1,268 @@
+//! Child processes: running them, waiting for them with a bound, signalling
+//! them by PID, and turning how they ended into an exit code.
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::interrupt;
+
+/// The running tool's name (`xtask`, `experiment`, `faults`), for
+/// [`say!`](crate::say) lines.
+pub fn tool_name() -> &'static str {
+    static NAME: OnceLock<String> = OnceLock::new();
+    NAME.get_or_init(|| {
+        std::env::args_os()
+            .next()
+            .and_then(|argv0| {
+                Path::new(&argv0)
+                    .file_name()
+                    .map(|name| name.to_string_lossy().into_owned())
+            })
+            .unwrap_or_else(|| "harness".to_owned())
+    })
+}
+
+/// The command line, for messages.
+pub fn display(command: &Command) -> String {
+    std::iter::once(command.get_program())
+        .chain(command.get_args())
+        .map(|part| part.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Runs to completion with its output going to ours.
+///
+/// # Errors
+/// When it cannot start or does not succeed.
+pub fn run(command: &mut Command) -> anyhow::Result<()> {
+    let status = command
+        .status()
+        .with_context(|| format!("could not start `{}`", display(command)))?;
+    if !status.success() {
+        bail!("`{}` failed ({status})", display(command));
+    }
+    Ok(())
+}
+
+/// Runs to completion with its output captured; returns stdout, and shows
+/// everything it printed when it fails.
+///
+/// # Errors
+/// When it cannot start or does not succeed.
+pub fn capture(command: &mut Command) -> anyhow::Result<String> {
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("could not start `{}`", display(command)))?;
+    if !output.status.success() {
+        bail!(
+            "`{}` failed ({}):\n{}{}",
+            display(command),
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Waits for a child that shares our terminal. It normally got the
+/// terminal's Ctrl-C along with us and ends by itself. When the signal
+/// reached this tool alone (`kill <pid>`, SIGHUP), the child still runs: it
+/// is asked to stop with SIGTERM after a second, and killed when it is
+/// still running `grace` after the interrupt, so that clean-up can proceed.
+///
+/// # Errors
+/// When waiting fails.
+pub fn wait(child: &mut Child, grace: Duration) -> anyhow::Result<ExitStatus> {
+    const FORWARD_AFTER: Duration = Duration::from_secs(1);
+    let mut interrupted_at: Option<Instant> = None;
+    let mut forwarded = false;
+    loop {
+        if let Some(status) = child.try_wait().context("waiting for a child process")? {
+            return Ok(status);
+        }
+        if interrupt::interrupted() {
+            let since = *interrupted_at.get_or_insert_with(Instant::now);
+            if !forwarded && since.elapsed() >= FORWARD_AFTER {
+                forwarded = true;
+                // Best effort: it may have exited meanwhile.
+                let _ = signal(child.id(), Signal::SIGTERM);
+            }
+            if since.elapsed() >= grace {
+                crate::say!(
+                    "the child is still running {}s after the interrupt; killing it",
+                    grace.as_secs()
+                );
+                // It may have exited meanwhile; wait() reports either way.
+                let _ = child.kill();
+                return child.wait().context("waiting for a killed child process");
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Sends `signal` to process `pid`.
+///
+/// # Errors
+/// When the process does not exist (any more) or may not be signalled.
+pub fn signal(pid: u32, signal: Signal) -> anyhow::Result<()> {
+    let raw = i32::try_from(pid).context("pid out of range")?;
+    kill(Pid::from_raw(raw), signal).with_context(|| format!("sending {signal} to pid {pid}"))
+}
+
+/// Our exit code for a child's end: its code, or 128 + signal like a shell.
+#[must_use]
+pub fn exit_code(status: ExitStatus) -> ExitCode {
+    ExitCode::from(code_byte(status.code(), status.signal()))
+}
+
+fn code_byte(code: Option<i32>, signal: Option<i32>) -> u8 {
+    match (code, signal) {
+        (Some(code), _) => u8::try_from(code).unwrap_or(1),
+        (None, Some(signal)) => u8::try_from(128 + signal).unwrap_or(255),
+        (None, None) => 1,
+    }
+}
+
+/// `exited 0`, `killed by signal 9`.
+#[must_use]
+pub fn describe_exit(status: ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited {code}"),
+        (None, Some(signal)) => format!("killed by signal {signal}"),
+        (None, None) => status.to_string(),
+    }
+}
+
+/// Whether a process with this id exists (pid files of earlier runs).
+#[must_use]
+pub fn is_alive(pid: u32) -> bool {
+    match i32::try_from(pid) {
+        // Signal 0 checks existence and permission without signalling;
+        // EPERM means it exists under another user.
+        Ok(raw) => !matches!(
+            kill(Pid::from_raw(raw), None),
+            Err(nix::errno::Errno::ESRCH)
+        ),
+        Err(_) => false,
+    }
+}
+
+/// The last `lines` lines of the file at `path` (empty when unreadable):
+/// what a failure message shows of a log.
+#[must_use]
+pub fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    last_lines(&text, lines)
+}
+
+fn last_lines(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Polls `check` every `step` until it yields a value or `within` passes
+/// (then `None`); a bounded wait, never an open-ended sleep. For waits
+/// inside an async runtime see [`wait_until_async`].
+///
+/// # Errors
+/// The first error `check` returns.
+pub fn wait_until<T>(
+    within: Duration,
+    step: Duration,
+    mut check: impl FnMut() -> anyhow::Result<Option<T>>,
+) -> anyhow::Result<Option<T>> {
+    let started = Instant::now();
+    loop {
+        if let Some(value) = check()? {
+            return Ok(Some(value));
+        }
+        if started.elapsed() >= within {
+            return Ok(None);
+        }
+        std::thread::sleep(step);
+    }
+}
+
+/// [`wait_until`] for async code: the pauses yield to the runtime.
+///
+/// # Errors
+/// The first error `check` returns.
+pub async fn wait_until_async<T>(
+    within: Duration,
+    step: Duration,
+    mut check: impl FnMut() -> anyhow::Result<Option<T>>,
+) -> anyhow::Result<Option<T>> {
+    let started = Instant::now();
+    loop {
+        if let Some(value) = check()? {
+            return Ok(Some(value));
+        }
+        if started.elapsed() >= within {
+            return Ok(None);
+        }
+        tokio::time::sleep(step).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_the_shell_convention() {
+        assert_eq!(code_byte(Some(0), None), 0);
+        assert_eq!(code_byte(Some(101), None), 101);
+        assert_eq!(code_byte(None, Some(2)), 130);
+        assert_eq!(code_byte(None, Some(9)), 137);
+        assert_eq!(code_byte(Some(-1), None), 1);
+        assert_eq!(code_byte(None, None), 1);
+    }
+
+    #[test]
+    fn displays_the_command_line() {
+        let mut command = Command::new("pg_ctl");
+        command.args(["stop", "-m", "fast"]);
+        assert_eq!(display(&command), "pg_ctl stop -m fast");
+    }
+
+    #[test]
+    fn we_are_alive_and_the_impossible_pid_is_not() {
+        assert!(is_alive(std::process::id()));
+        // Beyond the kernel's pid_max.
+        assert!(!is_alive(4_294_967));
+    }
+
+    #[test]
+    fn keeps_the_last_lines() {
+        assert_eq!(last_lines("a\nb\nc\n", 2), "b\nc");
+        assert_eq!(last_lines("a", 5), "a");
+        assert_eq!(tail(Path::new("/nonexistent/log"), 3), "");
+    }
+
+    #[test]
+    fn bounded_waits_end_with_the_value_or_none() {
+        let mut polls = 0;
+        let found = wait_until(Duration::from_secs(5), Duration::from_millis(1), || {
+            polls += 1;
+            Ok((polls == 3).then_some(polls))
+        })
+        .unwrap();
+        assert_eq!(found, Some(3));
+        let never = wait_until(Duration::from_millis(20), Duration::from_millis(5), || {
+            Ok(None::<()>)
+        })
+        .unwrap();
+        assert_eq!(never, None);
+    }
+}
