@@ -76,4 +76,33 @@ INSERT INTO customers (id, document, name, birth_date, email, phone, is_active) 
     ('0287afc6-6cc8-42b7-a081-bcb483fae3d5', 'NO-19640812', 'Ingrid Halvorsen', '1964-08-12', 'ingrid.halvorsen@example.no', '+47 22 33 44 55', false)
 ON CONFLICT DO NOTHING;
 
+-- Two of John Doe's orders with fixed ids, so that the examples naming an
+-- order resolve (the API documentation reads the first, cancels the
+-- second). Each is placed as the service would: its units leave the
+-- disc's stock, and the snapshots hold the customer and the disc as they
+-- were right after the sale. An order already there changes nothing.
+WITH placed AS (
+    INSERT INTO purchase_orders
+        (id, customer_id, disc_id, quantity, status, customer_snapshot, disc_snapshot)
+    SELECT o.id, c.id, d.id, o.quantity, 'confirmed',
+           to_jsonb(c),
+           to_jsonb(d) - 'deleted_at' || jsonb_build_object('quantity', d.quantity - o.quantity)
+    FROM (VALUES
+            ('5c6f0d2a-8e4b-4f1a-9d3e-7b2a1c0e9f01'::uuid,
+             '0e92cf1e-7bc4-4f9e-8eb6-3c88627efecb'::uuid,
+             'd2dd6015-2dc7-4570-af17-2480c9fdf86a'::uuid, 1),
+            ('a3e1b7c4-2d5f-4e6a-8b9c-0d1e2f3a4b5c'::uuid,
+             '0e92cf1e-7bc4-4f9e-8eb6-3c88627efecb'::uuid,
+             '7e253a3a-2898-4eae-a465-73484d852ea8'::uuid, 2)
+         ) AS o (id, customer_id, disc_id, quantity)
+    JOIN customers c ON c.id = o.customer_id
+    JOIN discs d ON d.id = o.disc_id AND d.quantity >= o.quantity
+    ON CONFLICT (id) DO NOTHING
+    RETURNING disc_id, quantity
+)
+UPDATE discs d
+   SET quantity = d.quantity - sold.units, updated_at = now()
+  FROM (SELECT disc_id, SUM(quantity) AS units FROM placed GROUP BY disc_id) AS sold
+ WHERE d.id = sold.disc_id;
+
 COMMIT;

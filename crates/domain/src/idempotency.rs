@@ -6,6 +6,14 @@
 //! - **Scope.** A key belongs to one [`KeyOwner`] and one operation (placing
 //!   an order, registering a customer, adding a disc). The same key sent by
 //!   two callers, or to two operations, names two unrelated requests.
+//! - **Anonymous callers** all share one identity, so their keys are scoped
+//!   by the request as well ([`KeyOwner::is_anonymous`]): only the same key
+//!   with the same request replays; the same key with another request is a
+//!   request of its own, never [`IdempotentError::IdempotencyKeyReused`],
+//!   so a prober cannot learn which keys were used. What a replay to an
+//!   anonymous caller may show is the edge's decision (a sign-up's replay
+//!   carries no token: an anonymous repeat proves nothing about who sends
+//!   it).
 //! - **Only effects are remembered.** The store claims the key in the same
 //!   unit of work as the create's effect and records the created resource
 //!   there, so key and effect commit together or not at all. A create that
@@ -91,10 +99,19 @@ impl fmt::Display for IdempotencyKey {
 pub struct KeyOwner(String);
 
 impl KeyOwner {
+    /// What every anonymous caller is named.
+    pub const ANONYMOUS: &'static str = "anonymous";
+
     /// The owner named `owner`.
     #[must_use]
     pub fn new(owner: impl Into<String>) -> Self {
         Self(owner.into())
+    }
+
+    /// Whether this is the one identity every anonymous caller shares.
+    #[must_use]
+    pub fn is_anonymous(&self) -> bool {
+        self.0 == Self::ANONYMOUS
     }
 
     /// The owner's name.
@@ -180,10 +197,17 @@ pub struct IdempotentCreate {
 
 impl IdempotentCreate {
     /// `request`'s key, for the command whose fingerprint is `fingerprint`.
+    /// An anonymous owner is narrowed to `anonymous:<fingerprint>`: see the
+    /// module's rule for anonymous callers.
     #[must_use]
     pub fn new(request: IdempotencyRequest, fingerprint: Fingerprint) -> Self {
+        let owner = if request.owner.is_anonymous() {
+            KeyOwner::new(format!("{}:{}", KeyOwner::ANONYMOUS, fingerprint.as_str()))
+        } else {
+            request.owner
+        };
         Self {
-            owner: request.owner,
+            owner,
             key: request.key,
             fingerprint,
         }
@@ -257,6 +281,31 @@ mod tests {
     use super::*;
     use crate::StoreError;
     use proptest::prelude::*;
+
+    #[test]
+    fn anonymous_keys_are_scoped_by_the_request_and_named_ones_by_the_caller() {
+        let request = |owner: &str| IdempotencyRequest {
+            owner: KeyOwner::new(owner),
+            key: IdempotencyKey::parse("k").unwrap(),
+        };
+        let first = Canonical::new("register")
+            .field("name", "Ada")
+            .fingerprint();
+        let other = Canonical::new("register")
+            .field("name", "Bob")
+            .fingerprint();
+        let anonymous = IdempotentCreate::new(request(KeyOwner::ANONYMOUS), first.clone());
+        assert_eq!(
+            anonymous.owner.as_str(),
+            format!("anonymous:{}", first.as_str())
+        );
+        let again = IdempotentCreate::new(request(KeyOwner::ANONYMOUS), first.clone());
+        assert_eq!(again.owner, anonymous.owner, "the same request replays");
+        let changed = IdempotentCreate::new(request(KeyOwner::ANONYMOUS), other.clone());
+        assert_ne!(changed.owner, anonymous.owner, "another request is its own");
+        let staff = IdempotentCreate::new(request("staff:ops"), other);
+        assert_eq!(staff.owner, KeyOwner::new("staff:ops"));
+    }
 
     #[test]
     fn keys_are_visible_ascii_of_1_to_255_characters() {

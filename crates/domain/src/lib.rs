@@ -11,6 +11,7 @@
 //! Creates may carry an idempotency key, so a client can repeat them safely;
 //! see [`idempotency`].
 
+pub mod calendar;
 pub mod customer;
 pub mod disc;
 pub mod error;

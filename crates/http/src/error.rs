@@ -50,6 +50,9 @@ pub enum ProblemCode {
     MethodNotAllowed,
     /// 413: the body is over the size limit.
     PayloadTooLarge,
+    /// 415: the body is compressed (`Content-Encoding`); bodies are taken
+    /// as sent only.
+    UnsupportedEncoding,
     /// 422: fields broke their rules; `errors` lists each.
     ValidationFailed,
     /// 422: a deactivated customer tried to buy.
@@ -70,7 +73,7 @@ pub enum ProblemCode {
 
 impl ProblemCode {
     /// Every code, in the order the contract's table lists them.
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 17] = [
         Self::MalformedRequest,
         Self::Unauthenticated,
         Self::Forbidden,
@@ -81,6 +84,7 @@ impl ProblemCode {
         Self::OutOfStock,
         Self::CustomerExists,
         Self::PayloadTooLarge,
+        Self::UnsupportedEncoding,
         Self::ValidationFailed,
         Self::CustomerInactive,
         Self::IdempotencyKeyReused,
@@ -101,6 +105,7 @@ impl ProblemCode {
             Self::Forbidden => "forbidden",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedEncoding => "unsupported_encoding",
             Self::ValidationFailed => "validation_failed",
             Self::CustomerInactive => "customer_inactive",
             Self::IdempotencyKeyReused => "idempotency_key_reused",
@@ -122,6 +127,7 @@ impl ProblemCode {
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedEncoding => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::ValidationFailed | Self::CustomerInactive | Self::IdempotencyKeyReused => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -143,6 +149,7 @@ impl ProblemCode {
             Self::Forbidden => "Forbidden",
             Self::MethodNotAllowed => "Method not allowed",
             Self::PayloadTooLarge => "Payload too large",
+            Self::UnsupportedEncoding => "Unsupported content encoding",
             Self::ValidationFailed => "Validation failed",
             Self::CustomerInactive => "Customer inactive",
             Self::IdempotencyKeyReused => "Idempotency key reused",
@@ -186,6 +193,13 @@ pub enum ApiError {
     /// 413 `payload_too_large`: the body exceeds this many bytes.
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
+    /// 415 `unsupported_encoding`: the body is sent with this
+    /// `Content-Encoding`.
+    #[error(
+        "request bodies are accepted uncompressed only; this one has Content-Encoding {0:?} \
+         (send it without compression)"
+    )]
+    UnsupportedEncoding(String),
     /// 422 `validation_failed`, listing every failing field.
     #[error("{} field(s) failed validation", .0.len())]
     Validation(Vec<FieldError>),
@@ -258,6 +272,7 @@ impl ApiError {
             Self::Forbidden(_) => ProblemCode::Forbidden,
             Self::MethodNotAllowed(_) => ProblemCode::MethodNotAllowed,
             Self::PayloadTooLarge(_) => ProblemCode::PayloadTooLarge,
+            Self::UnsupportedEncoding(_) => ProblemCode::UnsupportedEncoding,
             Self::Validation(_) => ProblemCode::ValidationFailed,
             Self::CustomerInactive(_) => ProblemCode::CustomerInactive,
             Self::IdempotencyKeyReused(_) => ProblemCode::IdempotencyKeyReused,
@@ -303,7 +318,8 @@ impl ApiError {
                 format!("the request has {} invalid field(s)", errors.len())
             }
             Self::MethodNotAllowed(methods) => {
-                let allowed: Vec<&str> = methods.iter().map(Method::as_str).collect();
+                let allowed: Vec<String> =
+                    with_head(methods).iter().map(ToString::to_string).collect();
                 format!("this route answers {}", allowed.join(", "))
             }
             other => other.to_string(),
@@ -338,6 +354,16 @@ impl ApiError {
     }
 }
 
+/// `methods`, and HEAD after GET: every GET route answers HEAD too (see
+/// `head.rs`).
+fn with_head(methods: &[Method]) -> Vec<Method> {
+    let mut allowed = methods.to_vec();
+    if allowed.contains(&Method::GET) && !allowed.contains(&Method::HEAD) {
+        allowed.push(Method::HEAD);
+    }
+    allowed
+}
+
 /// `error` and each of its sources, outermost first, joined by `: `.
 fn cause_chain(error: &dyn std::error::Error) -> String {
     let mut chain = error.to_string();
@@ -366,7 +392,7 @@ impl ResponseError for ApiError {
             response.insert_header((header::RETRY_AFTER, seconds));
         }
         if let Self::MethodNotAllowed(methods) = self {
-            response.insert_header(header::Allow(methods.to_vec()));
+            response.insert_header(header::Allow(with_head(methods)));
         }
         if let Self::Unauthenticated(refusal) = self {
             response.insert_header((header::WWW_AUTHENTICATE, refusal.challenge()));

@@ -75,7 +75,6 @@ struct Ready {
     summary = "Liveness",
     description = "200 while the process serves; never touches the database. Says which \
 concurrency strategy purchases use and whether authentication is enabled.",
-    security((), ("bearer" = [])),
     responses(
         (status = 200, description = "The process serves.", body = Live),
         LiveProblems,
@@ -101,7 +100,6 @@ async fn live(state: web::Data<AppState>) -> web::Json<Live> {
     operation_id = "ready",
     summary = "Readiness",
     description = "200 when the database answers, else 503 `unavailable`.",
-    security((), ("bearer" = [])),
     responses(
         (status = 200, description = "The database answers.", body = Ready),
         NotReady,

@@ -32,11 +32,13 @@
 #[macro_use]
 mod openapi;
 pub mod auth;
+mod bare_errors;
 mod credentials;
 mod customers;
 mod discs;
 mod drain;
 mod error;
+mod head;
 mod health;
 mod idempotency;
 mod json;
@@ -63,7 +65,7 @@ pub use json::BODY_LIMIT;
 pub use limits::{BODY_TIMEOUT, HEAD_LIMIT};
 pub use openapi::{DOCS_PATH, OPENAPI_PATH, openapi};
 pub use request_id::{REQUEST_ID_HEADER, middleware as request_id_middleware};
-pub use serving::{ServeOptions, Serving, serve};
+pub use serving::{MAX_CONNECTIONS, ServeOptions, Serving, serve};
 pub use state::AppState;
 
 /// Registers every route, the extractor configurations and the problem+json
@@ -92,7 +94,9 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
 }
 
 /// The whole application over `state`: routes, authentication, request ids
-/// and access logs, and response compression for clients that ask for it.
+/// and access logs, the request limits (`limits.rs`), HEAD wherever GET,
+/// problem+json for every error, and response compression for clients
+/// that ask for it.
 pub fn app(
     state: AppState,
 ) -> App<
@@ -105,11 +109,16 @@ pub fn app(
     >,
 > {
     // The last `wrap` is the outermost: request ids and access logs see
-    // every response, compressed or not, including the 404 fallback and
-    // the 401s of authentication.
+    // every response, compressed or not, including the 404 fallback, the
+    // limits' refusals and the 401s of authentication.
     App::new()
         .wrap(from_fn(auth::middleware))
         .wrap(Compress::default())
+        .wrap(from_fn(limits::body_deadline))
+        .wrap(from_fn(limits::refuse_encoded_bodies))
+        .wrap(from_fn(limits::head_limit))
+        .wrap(bare_errors::as_problems())
+        .wrap(from_fn(head::as_get))
         .wrap(from_fn(request_id::middleware))
         .configure(configure(state))
 }

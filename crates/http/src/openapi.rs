@@ -13,7 +13,9 @@ use actix_web::{HttpResponse, web};
 use utoipa::openapi::example::ExampleBuilder;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, PathItem};
+use utoipa::openapi::schema::{ArrayItems, Schema};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::server::Server;
 use utoipa::openapi::{
     ContentBuilder, Header, OpenApi as Document, RefOr, Response, ResponseBuilder, Type,
 };
@@ -54,7 +56,10 @@ are RFC 3339 in UTC, dates `YYYY-MM-DD`. A create answers `201 Created` with a `
 header. Every response carries `X-Request-Id` (the client's, when it sent a sane one). Lists \
 answer `{\"data\": [...], \"limit\": L, \"offset\": O}`.\n\n\
 Every error is `application/problem+json` (RFC 9457) with a stable `code`. A method a route \
-does not answer gets 405 `method_not_allowed` with an `Allow` header.\n\n\
+does not answer gets 405 `method_not_allowed` with an `Allow` header; `HEAD` is answered \
+wherever `GET` is. Request bodies are taken uncompressed only: a `Content-Encoding` other than \
+`identity` answers 415 `unsupported_encoding`. Dates are `YYYY-MM-DD` and instants RFC 3339, \
+both with four-digit years.\n\n\
 ## Access\n\n\
 Send `Authorization: Bearer <token>` (a JWT). Two roles:\n\n\
 - **staff**: everything. Operators mint a token with `recordshop token --role staff` \
@@ -98,7 +103,51 @@ pub fn openapi() -> Document {
     }
     RequestIds.modify(&mut document);
     BearerScheme.modify(&mut document);
+    ListItemsByReference.modify(&mut document);
+    document.servers = Some(vec![
+        Server::builder()
+            .url(LOCAL_SERVER)
+            .description(Some(
+                "The local default: what `cargo xtask run` serves (HOST and PORT move it)",
+            ))
+            .build(),
+    ]);
     document
+}
+
+/// Where the service listens unless HOST and PORT say otherwise.
+pub const LOCAL_SERVER: &str = "http://127.0.0.1:8080";
+
+/// The list envelopes (`Listing_Disc`, …) name their items by reference to
+/// the item's own schema (`Disc`, …) instead of repeating it inline, so a
+/// generated client has one `Disc` class, used by `GET /discs/{id}` and by
+/// the list alike. utoipa inlines a generic's argument; this puts the
+/// reference back.
+struct ListItemsByReference;
+
+impl Modify for ListItemsByReference {
+    fn modify(&self, document: &mut Document) {
+        let Some(components) = document.components.as_mut() else {
+            return;
+        };
+        let names: Vec<String> = components.schemas.keys().cloned().collect();
+        for (name, schema) in &mut components.schemas {
+            let Some(item) = name.strip_prefix("Listing_") else {
+                continue;
+            };
+            if !names.iter().any(|known| known == item) {
+                continue;
+            }
+            let RefOr::T(Schema::Object(envelope)) = schema else {
+                continue;
+            };
+            if let Some(RefOr::T(Schema::Array(data))) = envelope.properties.get_mut("data") {
+                data.items = ArrayItems::RefOrSchema(Box::new(RefOr::Ref(
+                    utoipa::openapi::Ref::from_schema_name(item),
+                )));
+            }
+        }
+    }
 }
 
 /// The `bearer` security scheme that protected operations require.
@@ -280,6 +329,7 @@ fn code_meaning(code: ProblemCode) -> &'static str {
         Code::Forbidden => "the token's role or subject does not allow this request",
         Code::MethodNotAllowed => "the route does not answer this method",
         Code::PayloadTooLarge => "the body is over 64 KiB",
+        Code::UnsupportedEncoding => "the body is compressed; send it uncompressed",
         Code::ValidationFailed => "fields broke their rules; `errors` lists every one",
         Code::CustomerInactive => "a deactivated customer tried to buy",
         Code::IdempotencyKeyReused => {
@@ -363,6 +413,10 @@ pub(crate) mod examples {
 
     pub(crate) fn too_large() -> ApiError {
         ApiError::PayloadTooLarge(BODY_LIMIT)
+    }
+
+    pub(crate) fn compressed_body() -> ApiError {
+        ApiError::UnsupportedEncoding("gzip".to_owned())
     }
 
     pub(crate) fn invalid(fields: &[(&'static str, &str)]) -> ApiError {
@@ -534,8 +588,10 @@ mod tests {
         }
     }
 
-    /// Public operations take a token optionally; every other one requires
-    /// it and documents both the 401 (with its challenge) and the 403.
+    /// Public operations declare no security requirement (a generic client
+    /// calls them with a plain client; Swagger UI draws no padlock); every
+    /// other one requires the bearer scheme and documents both the 401
+    /// (with its challenge) and the 403.
     #[test]
     fn every_protected_operation_requires_the_bearer_scheme() {
         const PUBLIC: [&str; 5] = [
@@ -551,7 +607,6 @@ mod tests {
         assert_eq!(scheme["scheme"], "bearer");
         assert_eq!(scheme["bearerFormat"], "JWT");
         let required = serde_json::json!([{BEARER: []}]);
-        let optional = serde_json::json!([{}, {BEARER: []}]);
         let mut protected = 0;
         for (path, item) in document["paths"].as_object().unwrap() {
             for (method, operation) in item.as_object().unwrap() {
@@ -563,7 +618,7 @@ mod tests {
                     "{method} {path}: a refused token is possible everywhere"
                 );
                 if PUBLIC.contains(&id) {
-                    assert_eq!(operation["security"], optional, "{method} {path}");
+                    assert!(operation["security"].is_null(), "{method} {path}");
                     assert!(responses["403"].is_null(), "{method} {path}");
                 } else {
                     protected += 1;

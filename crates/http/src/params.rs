@@ -9,11 +9,11 @@ use std::str::FromStr;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
-use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
-use recordshop_domain::Page;
+use chrono::{DateTime, NaiveTime, Utc};
 use recordshop_domain::customer::CustomerId;
 use recordshop_domain::disc::DiscId;
 use recordshop_domain::order::PurchaseOrderId;
+use recordshop_domain::{Page, calendar};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -123,7 +123,9 @@ pub(crate) enum DayEdge {
 }
 
 /// An optional instant: an RFC 3339 timestamp, or a `YYYY-MM-DD` date (UTC)
-/// standing for one edge of that day.
+/// standing for one edge of that day; four-digit years only (see
+/// `recordshop_domain::calendar`), so every instant read lies within what
+/// PostgreSQL stores.
 pub(crate) fn instant(
     name: &str,
     raw: Option<&str>,
@@ -132,7 +134,8 @@ pub(crate) fn instant(
     raw.map(|raw| {
         parse_instant(raw, edge).ok_or_else(|| {
             ApiError::Malformed(format!(
-                "{name} must be an RFC 3339 timestamp or a YYYY-MM-DD date, got {raw:?}"
+                "{name} must be an RFC 3339 timestamp or a YYYY-MM-DD date, with a four-digit \
+                 year, got {raw:?}"
             ))
         })
     })
@@ -140,18 +143,18 @@ pub(crate) fn instant(
 }
 
 fn parse_instant(raw: &str, edge: DayEdge) -> Option<DateTime<Utc>> {
-    if let Ok(at) = DateTime::parse_from_rfc3339(raw) {
-        return Some(at.with_timezone(&Utc));
+    if let Some(at) = calendar::parse_instant(raw) {
+        return Some(at);
     }
     // An unencoded `+` in a query string decodes to a space, which turns a
     // positive offset (`…T10:00:00+02:00`) into `…T10:00:00 02:00`; read it
     // as the client meant it.
     if let Some((time, offset)) = raw.rsplit_once(' ')
-        && let Ok(at) = DateTime::parse_from_rfc3339(&format!("{time}+{offset}"))
+        && let Some(at) = calendar::parse_instant(&format!("{time}+{offset}"))
     {
-        return Some(at.with_timezone(&Utc));
+        return Some(at);
     }
-    let date = NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok()?;
+    let date = calendar::parse_date(raw)?;
     let time = match edge {
         DayEdge::Start => NaiveTime::MIN,
         // Microseconds: the finest instant PostgreSQL stores.
@@ -203,6 +206,24 @@ mod tests {
         }
         assert_eq!(parse_instant("2026-02-30", DayEdge::Start), None);
         assert_eq!(parse_instant("yesterday", DayEdge::End), None);
+    }
+
+    #[test]
+    fn years_have_four_digits_so_every_instant_fits_postgresql() {
+        for raw in [
+            "-5000-01-01",
+            "-5000-01-01T00:00:00Z",
+            "26-01-01",
+            "2026-1-1",
+            "300000-01-01T00:00:00Z",
+        ] {
+            assert_eq!(parse_instant(raw, DayEdge::End), None, "{raw}");
+        }
+        let Err(ApiError::Malformed(message)) = instant("to", Some("-5000-01-01"), DayEdge::End)
+        else {
+            panic!("a five-digit year must be refused");
+        };
+        assert!(message.starts_with("to must be"), "{message}");
     }
 
     #[test]

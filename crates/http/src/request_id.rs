@@ -3,15 +3,20 @@
 //! Every request runs inside a `request` span carrying its id, so every
 //! log line it causes (handlers, services, repositories, errors) carries the
 //! id too; the response returns the id in `X-Request-Id`, and one access line
-//! per request records method, path, caller, status and latency.
+//! per request records method, route, caller, status and latency.
 //!
-//! What never reaches the logs: the query string (filters such as `email`
-//! or `document` are personal data), any header (`Authorization` carries
-//! the token), and the caller beyond its role and id (`caller` is recorded
-//! by the authentication middleware as `staff:alice` or `customer:<id>`).
+//! What never reaches the logs: the path as sent (`/customers/victim%40
+//! example.com` would put an email in them) — the route's pattern is
+//! logged instead (`/customers/{id}`), with `id` when the path's id is a
+//! UUID, and `route="<unmatched>"` for a path no route knows; the query
+//! string (filters such as `email` or `document` are personal data); any
+//! header (`Authorization` carries the token); and the caller beyond its
+//! role and id (`caller` is recorded by the authentication middleware as
+//! `staff:alice` or `customer:<id>`).
 
 use std::time::Instant;
 
+use actix_web::HttpRequest;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
@@ -31,12 +36,13 @@ pub async fn middleware(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let id = id_for(&request);
-    // The path without its query: filters may hold emails or documents.
+    // Route and id are known once routing has run; see the module's docs.
     let span = tracing::info_span!(
         "request",
         request_id = id.to_str().unwrap_or_default(),
         method = %request.method(),
-        path = request.path(),
+        route = tracing::field::Empty,
+        id = tracing::field::Empty,
         caller = tracing::field::Empty,
     );
     let started = Instant::now();
@@ -51,6 +57,7 @@ pub async fn middleware(
             return Err(error);
         }
     };
+    record_route(&span, response.request());
     response.headers_mut().insert(REQUEST_ID_HEADER, id);
     let status = response.status().as_u16();
     // Microsecond resolution is plenty, and keeps the log line short.
@@ -58,6 +65,25 @@ pub async fn middleware(
     span.in_scope(|| tracing::info!(status, latency_ms, "request handled"));
     Ok(response)
 }
+
+/// Records the route's pattern and, when the path's `{id}` is a UUID, the
+/// id: never text the client chose.
+fn record_route(span: &tracing::Span, request: &HttpRequest) {
+    span.record(
+        "route",
+        request.match_pattern().as_deref().unwrap_or(UNMATCHED),
+    );
+    if let Some(id) = request
+        .match_info()
+        .get("id")
+        .and_then(|raw| uuid::Uuid::parse_str(raw).ok())
+    {
+        span.record("id", tracing::field::display(id));
+    }
+}
+
+/// The route of a path no route matched.
+const UNMATCHED: &str = "<unmatched>";
 
 /// The id of `request`: the client's when it is sane, else a fresh one.
 /// Also what answers given before this middleware runs echo.

@@ -1,6 +1,6 @@
-//! The HTTP server itself: the [`app`](crate::app) behind the request
-//! limits and the drain, on a listener the caller bound, with the limits on
-//! connections that keep slow or idle clients from holding the server.
+//! The HTTP server itself: the [`app`](crate::app) behind the drain, on a
+//! listener the caller bound, with the limits on connections that keep
+//! slow or idle clients from holding the server.
 //! Signals and the order of a shutdown are the binary's; this module only
 //! builds the server and hands back what stops it.
 
@@ -12,7 +12,6 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 
 use crate::drain::{self, Drain};
-use crate::limits;
 use crate::state::AppState;
 
 /// A client gets this long to send a request's head (line and headers)
@@ -23,11 +22,6 @@ const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 const KEEP_ALIVE: Duration = Duration::from_secs(5);
 /// How long a closing connection may take to flush its last response.
 const CLIENT_DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-/// Connections per worker at most; past that, new ones wait in the
-/// kernel's listen backlog. Bounds the sockets and memory a flood of idle
-/// connections can take (actix's default is 25,000 per worker, far past
-/// the usual 1,024 open files).
-const MAX_CONNECTIONS_PER_WORKER: usize = 256;
 
 /// How the server runs.
 #[derive(Debug, Clone, Copy)]
@@ -37,7 +31,33 @@ pub struct ServeOptions {
     /// The longest actix waits for connections to finish once stopped
     /// gracefully.
     pub shutdown_grace: Duration,
+    /// Open connections at most, over all workers; past that, new ones
+    /// wait in the kernel's listen backlog. See [`ServeOptions::connections_for`].
+    pub max_connections: usize,
 }
+
+impl ServeOptions {
+    /// Connections at most when the process may hold `open_files` file
+    /// descriptors: all of them but a reserve for the database pool, logs
+    /// and the listener, and at most [`MAX_CONNECTIONS`].
+    ///
+    /// Idle connections are what a slow or careless client leaves behind,
+    /// and each costs a few KiB; a cap far below the descriptors the
+    /// process has (actix's 256-per-worker of old) let 600 idle
+    /// connections make every new client wait in the backlog until the idle
+    /// ones were cut after 5 s. The head timeout closes idle ones; the cap
+    /// only has to keep the process within its descriptors.
+    #[must_use]
+    pub fn connections_for(open_files: u64, pool_size: usize) -> usize {
+        let reserve = 64 + pool_size as u64;
+        let fit = usize::try_from(open_files.saturating_sub(reserve)).unwrap_or(usize::MAX);
+        fit.clamp(1, MAX_CONNECTIONS)
+    }
+}
+
+/// Open connections at most, whatever the descriptors allow: 32,768 idle
+/// connections are about 100 MiB of buffers at worst.
+pub const MAX_CONNECTIONS: usize = 32_768;
 
 /// A running server and the drain its requests pass through.
 pub struct Serving {
@@ -62,15 +82,13 @@ pub fn serve(
     let server = HttpServer::new(move || {
         crate::app(state.clone())
             .app_data(app_drain.clone())
-            .wrap(from_fn(limits::body_deadline))
-            .wrap(from_fn(limits::head_limit))
             .wrap(from_fn(drain::middleware))
     })
     .workers(options.workers)
     .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
     .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT)
     .keep_alive(KEEP_ALIVE)
-    .max_connections(MAX_CONNECTIONS_PER_WORKER)
+    .max_connections(options.max_connections.div_ceil(options.workers.max(1)))
     .disable_signals()
     .shutdown_timeout(options.shutdown_grace.as_secs())
     .listen(listener)?

@@ -59,6 +59,9 @@ impl Application {
             .local_addr()
             .context("reading the bound address")?
             .port();
+        let open_files = raise_open_files_limit();
+        let max_connections = ServeOptions::connections_for(open_files, config.pool.max_size);
+        tracing::info!(open_files, max_connections, "connection limits");
         // Signals are handled by `run_until_stopped`, which drains first.
         let Serving { server, drain } = recordshop_http::serve(
             listener,
@@ -66,6 +69,7 @@ impl Application {
             ServeOptions {
                 workers: config.http_workers,
                 shutdown_grace: SHUTDOWN_GRACE,
+                max_connections,
             },
         )
         .context("listening")?;
@@ -244,6 +248,27 @@ async fn purge_idempotency_keys(pool: Pool, ttl: Duration) {
                 error = format!("{error:#}"),
                 "could not purge expired idempotency keys; trying again later"
             ),
+        }
+    }
+}
+
+/// Raises the soft limit on open files to the hard one, as servers do:
+/// the soft default (often 1,024) is meant for interactive programs.
+/// Returns the limit in force; a failure leaves the old one, logged.
+fn raise_open_files_limit() -> u64 {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => hard,
+            Err(error) => {
+                tracing::warn!(%error, soft, hard, "could not raise the open-files limit");
+                soft
+            }
+        },
+        Ok((soft, _)) => soft,
+        Err(error) => {
+            tracing::warn!(%error, "could not read the open-files limit; assuming 1024");
+            1024
         }
     }
 }

@@ -34,8 +34,8 @@ impl BirthDate {
     /// # Errors
     /// [`InvalidValue`] when it is not a real date or out of range.
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
-        let date = NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
-            .map_err(|_| InvalidValue::new("must be a real date written YYYY-MM-DD"))?;
+        let date = crate::calendar::parse_date(raw.trim())
+            .ok_or_else(|| InvalidValue::new("must be a real date written YYYY-MM-DD"))?;
         Self::new(date, Utc::now().date_naive())
     }
 
@@ -156,6 +156,8 @@ mod tests {
         assert!(BirthDate::new(date("2026-11-23"), today).is_err());
         assert!(BirthDate::parse("2023-02-30").is_err());
         assert!(BirthDate::parse("01/02/2000").is_err());
+        assert!(BirthDate::parse("2000-1-1").is_err());
+        assert!(BirthDate::parse("95-01-01").is_err());
     }
 
     #[test]

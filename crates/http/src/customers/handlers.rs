@@ -37,6 +37,7 @@ problems!(
             ("phone", "is required"),
         ]),
         too_large(),
+        compressed_body(),
         unavailable(),
         internal(),
     ]
@@ -89,6 +90,7 @@ problems!(
         customer_exists(),
         invalid(&[("birth_date", "must not be in the future")]),
         too_large(),
+        compressed_body(),
         unavailable(),
         internal(),
     ]
@@ -106,14 +108,13 @@ the new customer in `X-Access-Token`, valid for an hour, so they can buy right a
     request_body = RegisterCustomer,
     params(("Idempotency-Key" = Option<String>, Header, description = "Optional: makes a \
 repeat of this create safe (see `POST /purchase-orders`).")),
-    security((), ("bearer" = [])),
     responses(
         (status = 201, description = "The new customer, active.", body = CustomerResponse,
             headers(
                 ("Location" = String, description = "`/customers/{id}` of the new customer"),
                 ("X-Access-Token" = String, description = "A bearer token (JWT) for the new \
-customer, valid for one hour: `Authorization: Bearer <it>`. Absent when the server runs with \
-authentication disabled."),
+customer, valid for one hour: `Authorization: Bearer <it>`. Only on the answer that created \
+the customer, never on a replay; absent when the server runs with authentication disabled."),
                 ("Idempotent-Replayed" = String, description = "`true` on a replay"),
             )),
         RegisterProblems,
@@ -137,7 +138,11 @@ pub(super) async fn register(
         format!("/customers/{}", customer.id),
         CustomerResponse::from(customer),
     );
-    if let Some(token) = sign_up_token(&state.authenticator, customer.id) {
+    // Only the answer that created the customer hands out its token: a
+    // replay may come from anyone who repeats the key and the body.
+    if !outcome.is_replayed()
+        && let Some(token) = sign_up_token(&state.authenticator, customer.id)
+    {
         response.headers_mut().insert(ACCESS_TOKEN, token);
     }
     Ok(response)
@@ -175,7 +180,7 @@ fn sign_up_token(authenticator: &Authenticator, id: CustomerId) -> Option<Header
     summary = "Get a customer",
     description = "Staff, or the customer themselves; another customer's id answers 403, \
 whether it exists or not.",
-    params(("id" = Uuid, Path, description = "The customer's id; anything else answers 404.")),
+    params(("id" = Uuid, Path, description = "The customer's id; anything else answers 404.", example = "0e92cf1e-7bc4-4f9e-8eb6-3c88627efecb")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The customer.", body = CustomerResponse),
@@ -231,7 +236,7 @@ pub(super) async fn list(
     description = "Any subset of the fields and `is_active`; absent ones keep their value. \
 `is_active: true` reactivates a deactivated customer. Staff, or the customer themselves without \
 `is_active` (only staff activate and deactivate).",
-    params(("id" = Uuid, Path, description = "The customer's id.")),
+    params(("id" = Uuid, Path, description = "The customer's id.", example = "351460e9-e221-43a5-b739-7fadd97813d6")),
     request_body = UpdateCustomer,
     security(("bearer" = [])),
     responses(
@@ -263,7 +268,7 @@ pub(super) async fn update(
     description = "Any subset of the fields and `is_active`; absent ones keep their value. \
 `is_active: true` reactivates a deactivated customer. Staff, or the customer themselves without \
 `is_active` (only staff activate and deactivate).",
-    params(("id" = Uuid, Path, description = "The customer's id.")),
+    params(("id" = Uuid, Path, description = "The customer's id.", example = "7e9b4efd-57ee-48d2-b1bc-0423e4f7a203")),
     request_body = UpdateCustomer,
     security(("bearer" = [])),
     responses(
@@ -290,7 +295,7 @@ pub(super) async fn patch(
     description = "Sets `is_active` to false; the customer and their orders stay. A deactivated \
 customer cannot buy (422 `customer_inactive`) until reactivated with `is_active: true`. Staff \
 only.",
-    params(("id" = Uuid, Path, description = "The customer's id.")),
+    params(("id" = Uuid, Path, description = "The customer's id.", example = "0287afc6-6cc8-42b7-a081-bcb483fae3d5")),
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Deactivated."),

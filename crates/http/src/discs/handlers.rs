@@ -26,6 +26,7 @@ problems!(
         ]),
         key_reused(),
         too_large(),
+        compressed_body(),
         unavailable(),
         internal(),
     ]
@@ -61,6 +62,7 @@ problems!(
         disc_not_found(),
         invalid(&[("quantity", "must be from 0 to 1000000000")]),
         too_large(),
+        compressed_body(),
         contention(),
         unavailable(),
         internal(),
@@ -118,8 +120,7 @@ pub(super) async fn create(
     operation_id = "get_disc",
     summary = "Get a disc",
     description = "Public: no token needed.",
-    params(("id" = Uuid, Path, description = "The disc's id; anything else answers 404.")),
-    security((), ("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The disc's id; anything else answers 404.", example = "bcd8a0e9-dc0a-4ae7-a783-458542e2cc39")),
     responses(
         (status = 200, description = "The disc.", body = DiscResponse),
         GetProblems,
@@ -144,7 +145,6 @@ pub(super) async fn get(
     description = "Public: no token needed. Every filter is optional; given ones combine with \
 AND. Ordered by `name`, then `id`.",
     params(DiscQuery),
-    security((), ("bearer" = [])),
     responses(
         (status = 200, description = "One page of matching discs.", body = Listing<DiscResponse>),
         ListProblems,
@@ -170,7 +170,7 @@ pub(super) async fn list(
     summary = "Update a disc (partial; same as PATCH)",
     description = "Staff only. Any subset of the fields; absent ones keep their value. Setting \
 `quantity` sets the stock (a restock), safely against purchases in flight.",
-    params(("id" = Uuid, Path, description = "The disc's id.")),
+    params(("id" = Uuid, Path, description = "The disc's id.", example = "d2dd6015-2dc7-4570-af17-2480c9fdf86a")),
     request_body = UpdateDisc,
     security(("bearer" = [])),
     responses(
@@ -201,7 +201,7 @@ pub(super) async fn update(
     summary = "Update a disc (partial; same as PUT)",
     description = "Staff only. Any subset of the fields; absent ones keep their value. Setting \
 `quantity` sets the stock (a restock), safely against purchases in flight.",
-    params(("id" = Uuid, Path, description = "The disc's id.")),
+    params(("id" = Uuid, Path, description = "The disc's id.", example = "d81e538b-bf92-49f8-a4bf-9f33e8708a92")),
     request_body = UpdateDisc,
     security(("bearer" = [])),
     responses(
@@ -227,7 +227,7 @@ pub(super) async fn patch(
     summary = "Remove a disc",
     description = "The disc leaves the catalog: later GET, list and purchases answer 404. Its \
 purchase orders keep their history. A second DELETE answers 404. Staff only.",
-    params(("id" = Uuid, Path, description = "The disc's id.")),
+    params(("id" = Uuid, Path, description = "The disc's id.", example = "3986e41d-eca3-47dc-ae69-6ed8463d494f")),
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Removed."),

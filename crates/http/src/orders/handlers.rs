@@ -21,6 +21,7 @@ problems!(
         unknown_disc_in_body(),
         out_of_stock(),
         too_large(),
+        compressed_body(),
         invalid(&[
             ("customer_id", "must be a UUID"),
             ("disc_id", "is required"),
@@ -129,7 +130,7 @@ pub(super) async fn place(
     summary = "Get an order",
     description = "Staff, or the customer who placed it. To a customer, another customer's \
 order and an unknown id both answer 403.",
-    params(("id" = Uuid, Path, description = "The order's id; anything else answers 404.")),
+    params(("id" = Uuid, Path, description = "The order's id; anything else answers 404.", example = "5c6f0d2a-8e4b-4f1a-9d3e-7b2a1c0e9f01")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The order.", body = OrderResponse),
@@ -187,7 +188,7 @@ pub(super) async fn list(
 transaction. Canceling a canceled order answers 200 again and restocks nothing. Staff, or the \
 customer who placed it; to a customer, another customer's order and an unknown id both answer \
 403.",
-    params(("id" = Uuid, Path, description = "The order's id.")),
+    params(("id" = Uuid, Path, description = "The order's id.", example = "a3e1b7c4-2d5f-4e6a-8b9c-0d1e2f3a4b5c")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The order, canceled.", body = OrderResponse),

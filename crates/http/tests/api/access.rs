@@ -687,7 +687,7 @@ async fn logs_keep_the_caller_id_but_never_the_token_or_the_query() {
         logged.contains(&format!("caller=customer:{}", shop.owner)),
         "{logged}"
     );
-    assert!(logged.contains(r#"path="/customers""#), "{logged}");
+    assert!(logged.contains(r#"route="/customers""#), "{logged}");
     for secret in [
         token.as_str(),
         expired.as_str(),

@@ -72,20 +72,23 @@ async fn unknown_routes_are_problem_404s() {
 async fn a_wrong_method_is_405_with_allow() {
     let app = TestApp::spawn().await;
     let cases = [
-        (TestRequest::delete().uri("/discs"), "POST, GET"),
+        (TestRequest::delete().uri("/discs"), "POST, GET, HEAD"),
         (
             TestRequest::post().uri("/discs/6f1c4f7e-8d7a-4c55-9d3e-2a1b0c9d8e7f"),
-            "GET, PUT, PATCH, DELETE",
+            "GET, PUT, PATCH, DELETE, HEAD",
         ),
-        (TestRequest::put().uri("/customers"), "POST, GET"),
+        (TestRequest::put().uri("/customers"), "POST, GET, HEAD"),
         (
             TestRequest::post().uri("/customers/x"),
-            "GET, PUT, PATCH, DELETE",
+            "GET, PUT, PATCH, DELETE, HEAD",
         ),
-        (TestRequest::delete().uri("/purchase-orders/x"), "GET"),
-        (TestRequest::patch().uri("/purchase-orders"), "POST, GET"),
-        (TestRequest::post().uri("/health"), "GET"),
-        (TestRequest::delete().uri("/health/ready"), "GET"),
+        (TestRequest::delete().uri("/purchase-orders/x"), "GET, HEAD"),
+        (
+            TestRequest::patch().uri("/purchase-orders"),
+            "POST, GET, HEAD",
+        ),
+        (TestRequest::post().uri("/health"), "GET, HEAD"),
+        (TestRequest::delete().uri("/health/ready"), "GET, HEAD"),
     ];
     for (request, allowed) in cases {
         let reply = app.send(request).await;

@@ -12,6 +12,7 @@ mod access;
 mod customers;
 mod discs;
 mod docs;
+mod edge;
 mod general;
 mod helpers;
 mod idempotency;

@@ -35,7 +35,7 @@ async fn a_storm_of_one_registration_key_registers_one_customer() {
                 // Every request is the same payload under a fresh id, as
                 // a client's retries are.
                 customers
-                    .register_once(tagged_customer("storm"), Some(key_of("anonymous", "reg")))
+                    .register_once(tagged_customer("storm"), Some(key_of("staff:ops", "reg")))
                     .await
             })
         })
@@ -63,7 +63,7 @@ async fn a_registration_key_replays_refuses_other_payloads_and_forgets_refusals(
     // The document is taken: refused, and the key stays free.
     let clash = new_customer("Ada Lovelace", "doc-1", "lovelace@example.com");
     let refused = customers
-        .register_once(clash, Some(key_of("anonymous", "r1")))
+        .register_once(clash, Some(key_of("staff:ops", "r1")))
         .await;
     assert!(
         matches!(
@@ -76,7 +76,7 @@ async fn a_registration_key_replays_refuses_other_payloads_and_forgets_refusals(
 
     let fixed = new_customer("Ada Lovelace", "doc-2", "lovelace@example.com");
     let first = customers
-        .register_once(fixed.clone(), Some(key_of("anonymous", "r1")))
+        .register_once(fixed.clone(), Some(key_of("staff:ops", "r1")))
         .await
         .unwrap();
     assert!(!first.is_replayed());
@@ -85,7 +85,7 @@ async fn a_registration_key_replays_refuses_other_payloads_and_forgets_refusals(
     // `AlreadyExists`, even after the customer changed.
     customers.deactivate(first.as_inner().id).await.unwrap();
     let again = customers
-        .register_once(fixed, Some(key_of("anonymous", "r1")))
+        .register_once(fixed, Some(key_of("staff:ops", "r1")))
         .await
         .unwrap();
     assert!(again.is_replayed());
@@ -97,7 +97,7 @@ async fn a_registration_key_replays_refuses_other_payloads_and_forgets_refusals(
 
     let other = new_customer("Grace Hopper", "doc-3", "grace@example.com");
     let reused = customers
-        .register_once(other, Some(key_of("anonymous", "r1")))
+        .register_once(other, Some(key_of("staff:ops", "r1")))
         .await;
     assert!(
         matches!(reused, Err(IdempotentError::IdempotencyKeyReused(_))),

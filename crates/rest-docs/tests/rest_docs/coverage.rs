@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use recordshop_rest_docs::{files, insomnia};
+use recordshop_rest_docs::{catalog, files, insomnia};
 use serde_json::Value;
 
 fn read(file: &str) -> Value {
@@ -61,4 +61,58 @@ fn the_collection_covers_every_documented_operation() {
         missing.is_empty(),
         "no request in the collection for {missing:?}"
     );
+}
+
+/// Generic clients (Postman, Bruno, generated SDKs) call `{id}` routes with
+/// the parameter's example: each must name a record of the seed, so a
+/// freshly seeded service answers them instead of 404. They also find the
+/// service at the document's `servers`.
+#[test]
+fn every_path_parameter_example_names_a_seed_record() {
+    let openapi = read(files::OPENAPI_FILE);
+    let seed = std::fs::read_to_string(recordshop_harness::seed::file()).unwrap();
+    let mut checked = 0;
+    for (path, item) in openapi["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let parameters = operation["parameters"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            for parameter in parameters.iter().filter(|p| p["in"] == "path") {
+                let example = parameter["example"].as_str().unwrap_or_else(|| {
+                    panic!(
+                        "{method} {path}: path parameter {} has no example",
+                        parameter["name"]
+                    )
+                });
+                assert!(
+                    seed.contains(example),
+                    "{method} {path}: example {example} is not in the seed"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 10, "only {checked} path parameters");
+    assert_eq!(openapi["servers"][0]["url"], catalog::BASE_URL);
+}
+
+/// List envelopes refer to the named item schemas, so generated clients
+/// get one `Disc`, `Customer` and `PurchaseOrder` class each.
+#[test]
+fn list_envelopes_refer_to_the_item_schemas() {
+    let openapi = read(files::OPENAPI_FILE);
+    let schemas = &openapi["components"]["schemas"];
+    for (list, item) in [
+        ("Listing_Disc", "Disc"),
+        ("Listing_Customer", "Customer"),
+        ("Listing_PurchaseOrder", "PurchaseOrder"),
+    ] {
+        assert_eq!(
+            schemas[list]["properties"]["data"]["items"]["$ref"],
+            format!("#/components/schemas/{item}"),
+            "{list}"
+        );
+        assert!(schemas[item].is_object(), "{item}");
+    }
 }

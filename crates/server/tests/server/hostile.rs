@@ -279,6 +279,95 @@ async fn a_10_mib_body_is_refused_with_413_problem_json_at_once() {
     served.stop().await;
 }
 
+#[actix_web::test]
+async fn six_hundred_idle_connections_do_not_keep_a_client_waiting() {
+    let served = serve(2).await;
+    // Connections that send nothing, held open.
+    let mut idle = Vec::new();
+    for _ in 0..600 {
+        idle.push(
+            TcpStream::connect(("127.0.0.1", served.port))
+                .await
+                .unwrap(),
+        );
+    }
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(("127.0.0.1", served.port))
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let (answer, _) = read_until_closed(&mut stream, Duration::from_secs(10)).await;
+    let waited = started.elapsed();
+    assert_eq!(status_of(&answer), 200, "{answer}");
+    // The idle ones are cut 5 s after they connected; answering before
+    // that means the client was not queued behind them.
+    assert!(
+        waited < Duration::from_secs(2),
+        "a client behind 600 idle connections waited {waited:?}"
+    );
+    drop(idle);
+    served.stop().await;
+}
+
+#[actix_web::test]
+async fn head_sends_the_get_answers_headers_without_its_body() {
+    let served = serve(1).await;
+    let fetch = |method: &'static str| async move {
+        let mut stream = TcpStream::connect(("127.0.0.1", served.port))
+            .await
+            .unwrap();
+        let request = format!(
+            "{method} /openapi.json HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        read_until_closed(&mut stream, Duration::from_secs(5))
+            .await
+            .0
+    };
+    let get = fetch("GET").await;
+    let head = fetch("HEAD").await;
+    assert_eq!(status_of(&get), 200, "{get:.300}");
+    assert_eq!(status_of(&head), 200, "{head:.300}");
+    let (get_head, get_body) = get.split_once("\r\n\r\n").unwrap();
+    let (head_head, head_body) = head.split_once("\r\n\r\n").unwrap();
+    assert!(!get_body.is_empty());
+    assert_eq!(head_body, "", "HEAD carried a body");
+    let length = |head: &str| {
+        head.lines().find_map(|line| {
+            line.to_ascii_lowercase()
+                .strip_prefix("content-length: ")
+                .map(str::to_owned)
+        })
+    };
+    assert_eq!(length(head_head), length(get_head));
+    assert_eq!(length(head_head), Some(get_body.len().to_string()));
+    served.stop().await;
+}
+
+#[actix_web::test]
+async fn a_compressed_body_is_refused_and_its_connection_closed_unread() {
+    let served = serve(1).await;
+    let mut stream = TcpStream::connect(("127.0.0.1", served.port))
+        .await
+        .unwrap();
+    let head = "POST /customers HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+                Content-Encoding: gzip\r\nContent-Length: 61440\r\n\r\n";
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // Part of the body: the answer must not wait for the rest.
+    let _ = stream.write_all(&[0x1f, 0x8b, 8, 0]).await;
+    let (answer, closed) = read_until_closed(&mut stream, Duration::from_secs(5)).await;
+    assert_eq!(status_of(&answer), 415, "{answer}");
+    assert!(
+        answer.contains(r#""code":"unsupported_encoding""#),
+        "{answer}"
+    );
+    assert!(closed, "the connection stayed open");
+    served.stop().await;
+}
+
 /// The status code of a raw HTTP/1.1 answer, 0 when there is none.
 pub(crate) fn status_of(answer: &str) -> u16 {
     answer

@@ -84,7 +84,7 @@ pub async fn the_same_key_with_another_purchase_is_refused(strategy: Concurrency
     let other_disc = harness.stocked_disc(strategy, 10).await;
     let customer = harness.registered_customer("reuse").await;
     let orders = harness.order_service(strategy);
-    let key = || Some(key_of("anonymous", "reused"));
+    let key = || Some(key_of("staff:ops", "reused"));
 
     let first = placed(
         orders
@@ -120,7 +120,7 @@ pub async fn a_refused_keyed_purchase_records_nothing(strategy: ConcurrencyStrat
     let customer = harness.registered_customer("short").await;
     let orders = harness.order_service(strategy);
     let discs = harness.disc_service(strategy);
-    let key = || Some(key_of("anonymous", "wait-for-restock"));
+    let key = || Some(key_of("staff:ops", "wait-for-restock"));
 
     let refused = orders
         .place_once(customer.id, disc.id, units(2), key())
@@ -159,7 +159,7 @@ pub async fn an_expired_key_is_free_again(strategy: ConcurrencyStrategy) {
     let disc = harness.stocked_disc(strategy, 10).await;
     let customer = harness.registered_customer("expiry").await;
     let orders = harness.order_service(strategy);
-    let key = || Some(key_of("anonymous", "daily"));
+    let key = || Some(key_of("staff:ops", "daily"));
 
     let first = placed(
         orders
@@ -214,7 +214,7 @@ pub async fn a_replay_answers_the_order_as_it_was_placed(strategy: ConcurrencySt
     let disc = harness.stocked_disc(strategy, 4).await;
     let customer = harness.registered_customer("snapshot").await;
     let orders = harness.order_service(strategy);
-    let key = || Some(key_of("anonymous", "snap"));
+    let key = || Some(key_of("staff:ops", "snap"));
 
     let first = placed(
         orders
@@ -264,7 +264,7 @@ pub async fn keys_sent_twice_racing_for_the_last_units_sell_once_each(
             let (orders, start) = (orders.clone(), Arc::clone(&start));
             tasks.push(tokio::spawn(async move {
                 start.wait().await;
-                let request = Some(key_of("anonymous", &format!("k{key}")));
+                let request = Some(key_of("staff:ops", &format!("k{key}")));
                 let result = orders
                     .place_once(customer.id, disc.id, units(1), request)
                     .await;
