@@ -298,6 +298,21 @@ impl Api {
         Ok(created.id)
     }
 
+    /// Any other call: `method path` with a JSON `body`, with the token.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Reply {
+        let mut builder =
+            self.authorized(self.client.request(method, format!("{}{path}", self.base)));
+        if let Some(body) = body {
+            builder = builder.json(body);
+        }
+        Self::reply(builder).await
+    }
+
     /// Sends one request and reads its whole answer (so the connection goes
     /// back to the pool).
     pub async fn send(&self, request: &Request) -> Reply {
@@ -319,6 +334,10 @@ impl Api {
             Request::ListDiscs { query } => self.client.get(format!("{}/discs?{query}", self.base)),
             Request::GetDisc { disc } => self.client.get(format!("{}/discs/{disc}", self.base)),
         };
+        Self::reply(builder).await
+    }
+
+    async fn reply(builder: reqwest::RequestBuilder) -> Reply {
         let response = match builder.send().await {
             Ok(response) => response,
             Err(error) if error.is_connect() => return Reply::NotSent(Failure::Connect),

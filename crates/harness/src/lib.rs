@@ -15,6 +15,9 @@
 //! - [`api`]: the HTTP API as the tools call it, each answer reduced to a
 //!   [`api::Reply`].
 //! - [`ledger`]: the verdict on the stock ledger after a run.
+//! - [`scrape`]: a server's `/metrics`, and what a run did inside as the
+//!   difference of two scrapes; [`otlp`]: a receiver for the traces it
+//!   exports.
 //! - [`signing`]: the key a server verifies tokens with, and tokens minted
 //!   under it.
 //! - [`process`], [`interrupt`], [`net`], [`packages`]: child processes,
@@ -31,9 +34,11 @@ pub mod interrupt;
 pub mod ledger;
 pub mod memory;
 pub mod net;
+pub mod otlp;
 pub mod packages;
 pub mod postgres;
 pub mod process;
+pub mod scrape;
 pub mod seed;
 pub mod server;
 pub mod signing;

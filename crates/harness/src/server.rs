@@ -61,7 +61,26 @@ pub const SERVER_SETTINGS: &[&str] = &[
     "JWT_SECRET",
     "JWT_SECRET_FILE",
     "AUTH_DISABLED",
+    "METRICS_ADDR",
     "RUST_LOG",
+];
+
+/// The OpenTelemetry variables the server's trace export reads (through
+/// the SDK, not its command line): cleared like the settings, and set with
+/// [`Launch::setting`] too.
+pub const TELEMETRY_SETTINGS: &[&str] = &[
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    "OTEL_SERVICE_NAME",
+    "OTEL_RESOURCE_ATTRIBUTES",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
+    "OTEL_BSP_SCHEDULE_DELAY",
+    "OTEL_BSP_MAX_QUEUE_SIZE",
+    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+    "OTEL_SDK_DISABLED",
 ];
 
 /// How long `recordshop migrate` of a built binary may take.
@@ -155,12 +174,14 @@ impl Launch {
     /// One more server setting, `DB_POOL_SIZE=16` say.
     ///
     /// # Errors
-    /// When `name` is not a setting the server reads ([`SERVER_SETTINGS`]).
+    /// When `name` is not a setting the server reads ([`SERVER_SETTINGS`],
+    /// [`TELEMETRY_SETTINGS`]).
     pub fn setting(mut self, name: &str, value: &str) -> anyhow::Result<Self> {
-        if !SERVER_SETTINGS.contains(&name) {
+        if !SERVER_SETTINGS.contains(&name) && !TELEMETRY_SETTINGS.contains(&name) {
             bail!(
-                "{name} is not a server setting; the server reads {}",
-                SERVER_SETTINGS.join(", ")
+                "{name} is not a server setting; the server reads {} and {}",
+                SERVER_SETTINGS.join(", "),
+                TELEMETRY_SETTINGS.join(", ")
             );
         }
         self.settings.push((name.to_owned(), value.to_owned()));
@@ -194,6 +215,28 @@ impl Launch {
             log_filter: Some(filter.to_owned()),
             ..self
         }
+    }
+
+    /// Serves `GET /metrics` on 127.0.0.1 and a free port of its own
+    /// (`METRICS_ADDR`); see [`Launch::metrics_url`].
+    ///
+    /// # Errors
+    /// When no free port can be found.
+    pub fn with_metrics(self) -> anyhow::Result<Self> {
+        let port = net::free_port()?;
+        self.setting("METRICS_ADDR", &format!("127.0.0.1:{port}"))
+    }
+
+    /// Where its metrics are scraped, when [`Launch::with_metrics`] (or a
+    /// `METRICS_ADDR` setting) asked for them.
+    #[must_use]
+    pub fn metrics_url(&self) -> Option<String> {
+        self.settings
+            .iter()
+            .rev()
+            .find(|(name, _)| name == "METRICS_ADDR")
+            .and_then(|(_, address)| address.parse::<std::net::SocketAddr>().ok())
+            .map(|address| format!("http://{address}/metrics"))
     }
 
     /// Runs in the terminal's process group, so its Ctrl-C reaches the
@@ -262,7 +305,7 @@ impl Launch {
         };
         command.arg(subcommand);
         if !self.inherit_shell {
-            for name in SERVER_SETTINGS {
+            for name in SERVER_SETTINGS.iter().chain(TELEMETRY_SETTINGS) {
                 command.env_remove(name);
             }
         }

@@ -15,7 +15,9 @@ use std::future::{Ready, ready};
 use actix_web::dev::Payload;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{FromRequest, HttpRequest, HttpResponse};
-use recordshop_domain::idempotency::{Created, IdempotencyKey, IdempotencyRequest, KeyOwner};
+use recordshop_domain::idempotency::{
+    Created, IdempotencyKey, IdempotencyRequest, IdempotentError, KeyOwner,
+};
 use serde::Serialize;
 
 use crate::created;
@@ -74,6 +76,26 @@ impl FromRequest for IdempotencyHeader {
 
     fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
         ready(parse(request))
+    }
+}
+
+/// Counts a keyed create's replays and key conflicts
+/// (`recordshop_idempotency_replays_total{operation}`,
+/// `recordshop_idempotency_key_conflicts_total{operation}`).
+pub(crate) fn observe<T, E>(
+    operation: &'static str,
+    outcome: &Result<Created<T>, IdempotentError<E>>,
+) {
+    match outcome {
+        Ok(created) if created.is_replayed() => {
+            metrics::counter!("recordshop_idempotency_replays_total", "operation" => operation)
+                .increment(1);
+        }
+        Err(IdempotentError::IdempotencyKeyReused(_)) => {
+            metrics::counter!("recordshop_idempotency_key_conflicts_total", "operation" => operation)
+                .increment(1);
+        }
+        _ => {}
     }
 }
 

@@ -45,9 +45,11 @@ mod json;
 mod limits;
 mod orders;
 mod params;
+mod reports;
 mod request_id;
 mod serving;
 mod state;
+mod telemetry;
 mod validation;
 
 use actix_web::body::MessageBody;
@@ -87,6 +89,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .configure(discs::routes)
             .configure(customers::routes)
             .configure(orders::routes)
+            .configure(reports::routes)
             .configure(health::routes)
             .configure(openapi::routes)
             .default_service(web::to(unknown_route));

@@ -23,7 +23,7 @@ use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::error::{ApiError, FieldError, Problem, ProblemCode};
-use crate::{customers, discs, health, orders};
+use crate::{customers, discs, health, orders, reports};
 
 /// Where the document is served.
 pub const OPENAPI_PATH: &str = "/openapi.json";
@@ -79,6 +79,7 @@ same 403 for another customer's resources and for ids that do not exist.",
         (name = "discs", description = "The catalog. `quantity` is the units in stock."),
         (name = "customers", description = "Customers are never removed, only deactivated."),
         (name = "purchase orders", description = "Purchases: the stock decrement and the order are one atomic step."),
+        (name = "reports", description = "What sold, for staff: sales per disc and time bucket."),
         (name = "health", description = "Liveness and readiness."),
     ),
     // Referenced by the problem responses, which are built by hand.
@@ -97,6 +98,7 @@ pub fn openapi() -> Document {
         discs::ApiDoc::openapi(),
         customers::ApiDoc::openapi(),
         orders::ApiDoc::openapi(),
+        reports::ApiDoc::openapi(),
         health::ApiDoc::openapi(),
     ] {
         document.merge(part);
@@ -627,7 +629,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(protected, 13);
+        assert_eq!(protected, 14);
         let description = document["info"]["description"].as_str().unwrap();
         for role in [
             "**staff**",

@@ -120,6 +120,8 @@ pub(crate) enum DayEdge {
     Start,
     /// Its last representable instant: a date as an inclusive upper bound.
     End,
+    /// The first instant after it: a date as an exclusive upper bound.
+    After,
 }
 
 /// An optional instant: an RFC 3339 timestamp, or a `YYYY-MM-DD` date (UTC)
@@ -155,10 +157,11 @@ fn parse_instant(raw: &str, edge: DayEdge) -> Option<DateTime<Utc>> {
         return Some(at);
     }
     let date = calendar::parse_date(raw)?;
-    let time = match edge {
-        DayEdge::Start => NaiveTime::MIN,
+    let (date, time) = match edge {
+        DayEdge::Start => (date, NaiveTime::MIN),
         // Microseconds: the finest instant PostgreSQL stores.
-        DayEdge::End => NaiveTime::from_hms_micro_opt(23, 59, 59, 999_999)?,
+        DayEdge::End => (date, NaiveTime::from_hms_micro_opt(23, 59, 59, 999_999)?),
+        DayEdge::After => (date.succ_opt()?, NaiveTime::MIN),
     };
     Some(date.and_time(time).and_utc())
 }

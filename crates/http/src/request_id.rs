@@ -23,6 +23,8 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use tracing::Instrument;
 
+use crate::telemetry;
+
 /// The header that carries the request id both ways.
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -36,7 +38,10 @@ pub async fn middleware(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let id = id_for(&request);
+    let method = method_label(request.method());
     // Route and id are known once routing has run; see the module's docs.
+    // The `otel.*` and `http.*` fields name the span as OpenTelemetry does
+    // when traces are exported (see `telemetry.rs`).
     let span = tracing::info_span!(
         "request",
         request_id = id.to_str().unwrap_or_default(),
@@ -44,7 +49,12 @@ pub async fn middleware(
         route = tracing::field::Empty,
         id = tracing::field::Empty,
         caller = tracing::field::Empty,
+        otel.kind = "server",
+        http.request.method = method,
+        http.route = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
     );
+    telemetry::continue_trace(&span, request.headers());
     let started = Instant::now();
     // Handler and extractor errors are responses by the time they get here;
     // an `Err` would mean a failing inner middleware, and there is none. The
@@ -57,22 +67,54 @@ pub async fn middleware(
             return Err(error);
         }
     };
-    record_route(&span, response.request());
+    let route = record_route(&span, response.request());
     response.headers_mut().insert(REQUEST_ID_HEADER, id);
     let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    telemetry::rename(&span, format!("{method} {route}"));
+    span.record("http.response.status_code", status);
+    metrics::counter!(
+        "recordshop_http_requests_total",
+        "method" => method,
+        "route" => route.clone(),
+        "status" => status.to_string(),
+    )
+    .increment(1);
+    metrics::histogram!(
+        "recordshop_http_request_duration_seconds",
+        "method" => method,
+        "route" => route,
+    )
+    .record(elapsed);
     // Microsecond resolution is plenty, and keeps the log line short.
-    let latency_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
+    let latency_ms = (elapsed.as_secs_f64() * 1e6).round() / 1e3;
     span.in_scope(|| tracing::info!(status, latency_ms, "request handled"));
     Ok(response)
 }
 
+/// The method as a label: the standard ones by name, anything else (a
+/// client may send any token) as `OTHER`, so the label set stays small.
+fn method_label(method: &actix_web::http::Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
 /// Records the route's pattern and, when the path's `{id}` is a UUID, the
-/// id: never text the client chose.
-fn record_route(span: &tracing::Span, request: &HttpRequest) {
-    span.record(
-        "route",
-        request.match_pattern().as_deref().unwrap_or(UNMATCHED),
-    );
+/// id: never text the client chose. Returns the pattern.
+fn record_route(span: &tracing::Span, request: &HttpRequest) -> String {
+    let route = request
+        .match_pattern()
+        .unwrap_or_else(|| UNMATCHED.to_owned());
+    span.record("route", route.as_str());
+    span.record("http.route", route.as_str());
     if let Some(id) = request
         .match_info()
         .get("id")
@@ -80,6 +122,7 @@ fn record_route(span: &tracing::Span, request: &HttpRequest) {
     {
         span.record("id", tracing::field::display(id));
     }
+    route
 }
 
 /// The route of a path no route matched.

@@ -15,7 +15,7 @@ use crate::discs::like_escape;
 use crate::error::{CUSTOMER_UNIQUE_CONSTRAINTS, store_error, unique_violation};
 use crate::idempotency::{CUSTOMERS, Claim, IdempotencySettings, claim, record};
 use crate::rows;
-use crate::sql::{begin, connection, query_opt, query_planned_for_values};
+use crate::sql::{Statement, begin, connection, query_opt, query_planned_for_values};
 
 /// [`CustomerRepository`] on PostgreSQL. Uniqueness of document and email is
 /// the database's unique indexes, so two concurrent registrations cannot
@@ -46,19 +46,27 @@ impl PgCustomerRepository {
     }
 }
 
-const INSERT_CUSTOMER: &str = "
+const INSERT_CUSTOMER: Statement = Statement::new(
+    "insert_customer",
+    "
     INSERT INTO customers (id, document, name, birth_date, email, phone)
     VALUES ($1, $2, $3, $4, $5, $6)
-    RETURNING id, document, name, birth_date, email, phone, is_active, created_at, updated_at";
+    RETURNING id, document, name, birth_date, email, phone, is_active, created_at, updated_at",
+);
 
-const SELECT_CUSTOMER: &str = "
+const SELECT_CUSTOMER: Statement = Statement::new(
+    "select_customer",
+    "
     SELECT id, document, name, birth_date, email, phone, is_active, created_at, updated_at
     FROM customers
-    WHERE id = $1";
+    WHERE id = $1",
+);
 
 /// Optional filters as in `discs::LIST_DISCS`. `lower(email)` matches the
 /// expression of the unique index `customers_email_key`, which serves it.
-const LIST_CUSTOMERS: &str = "
+const LIST_CUSTOMERS: Statement = Statement::new(
+    "list_customers",
+    "
     SELECT id, document, name, birth_date, email, phone, is_active, created_at, updated_at
     FROM customers
     WHERE ($1::text IS NULL OR document = $1)
@@ -66,9 +74,12 @@ const LIST_CUSTOMERS: &str = "
       AND ($3::text IS NULL OR name ILIKE '%' || $3 || '%')
       AND ($4::boolean IS NULL OR is_active = $4)
     ORDER BY name, id
-    LIMIT $5 OFFSET $6";
+    LIMIT $5 OFFSET $6",
+);
 
-const UPDATE_CUSTOMER: &str = "
+const UPDATE_CUSTOMER: Statement = Statement::new(
+    "update_customer",
+    "
     UPDATE customers SET
         document = COALESCE($2, document),
         name = COALESCE($3, name),
@@ -78,7 +89,8 @@ const UPDATE_CUSTOMER: &str = "
         is_active = COALESCE($7, is_active),
         updated_at = now()
     WHERE id = $1
-    RETURNING id, document, name, birth_date, email, phone, is_active, created_at, updated_at";
+    RETURNING id, document, name, birth_date, email, phone, is_active, created_at, updated_at",
+);
 
 /// A write's error: a taken document or email, or a storage failure.
 fn write_error(error: tokio_postgres::Error) -> CustomerError {
@@ -97,7 +109,7 @@ async fn insert_customer(
 ) -> Result<Customer, CustomerError> {
     let row = query_opt(
         client,
-        INSERT_CUSTOMER,
+        &INSERT_CUSTOMER,
         &[
             &customer.id.as_uuid(),
             &customer.document.as_str(),
@@ -119,7 +131,7 @@ pub(crate) async fn find_customer(
     client: &impl GenericClient,
     id: CustomerId,
 ) -> Result<Option<Customer>, StoreError> {
-    let row = query_opt(client, SELECT_CUSTOMER, &[&id.as_uuid()])
+    let row = query_opt(client, &SELECT_CUSTOMER, &[&id.as_uuid()])
         .await
         .map_err(store_error)?;
     row.as_ref().map(rows::customer).transpose()
@@ -163,7 +175,7 @@ impl CustomerRepository for PgCustomerRepository {
         let client = connection(&self.pool).await?;
         let rows = query_planned_for_values(
             &client,
-            LIST_CUSTOMERS,
+            &LIST_CUSTOMERS,
             &[
                 (&filter.document, Type::TEXT),
                 (&filter.email, Type::TEXT),
@@ -190,7 +202,7 @@ impl CustomerRepository for PgCustomerRepository {
         let client = connection(&self.pool).await?;
         let row = query_opt(
             &client,
-            UPDATE_CUSTOMER,
+            &UPDATE_CUSTOMER,
             &[
                 &id.as_uuid(),
                 &patch.document.as_ref().map(|document| document.as_str()),

@@ -13,7 +13,7 @@ use crate::ConcurrencyStrategy;
 use crate::error::store_error;
 use crate::idempotency::{Claim, DISCS, IdempotencySettings, claim, record};
 use crate::rows;
-use crate::sql::{begin, connection, execute, query_opt, query_planned_for_values};
+use crate::sql::{Statement, begin, connection, execute, query_opt, query_planned_for_values};
 
 /// [`DiscRepository`] on PostgreSQL. Restocks follow the
 /// [`ConcurrencyStrategy`], so they serialise with purchases of the same
@@ -50,18 +50,27 @@ impl PgDiscRepository {
     }
 }
 
-const INSERT_DISC: &str = "
+const INSERT_DISC: Statement = Statement::new(
+    "insert_disc",
+    "
     INSERT INTO discs (id, name, artist, year_of_release, genre, quantity)
     VALUES ($1, $2, $3, $4, $5, $6)
-    RETURNING id, name, artist, year_of_release, genre, quantity, created_at, updated_at";
+    RETURNING id, name, artist, year_of_release, genre, quantity, created_at, updated_at",
+);
 
-const INSERT_ADJUSTMENT: &str = "
-    INSERT INTO stock_adjustments (disc_id, delta, reason) VALUES ($1, $2, $3)";
+const INSERT_ADJUSTMENT: Statement = Statement::new(
+    "insert_adjustment",
+    "
+    INSERT INTO stock_adjustments (disc_id, delta, reason) VALUES ($1, $2, $3)",
+);
 
-const SELECT_DISC: &str = "
+const SELECT_DISC: Statement = Statement::new(
+    "select_disc",
+    "
     SELECT id, name, artist, year_of_release, genre, quantity, created_at, updated_at
     FROM discs
-    WHERE id = $1 AND deleted_at IS NULL";
+    WHERE id = $1 AND deleted_at IS NULL",
+);
 
 /// Every filter is optional: a `NULL` parameter switches its condition off.
 /// The statement is planned for its actual parameters (see
@@ -74,7 +83,9 @@ const SELECT_DISC: &str = "
 /// (an index-only scan) instead of visiting the table for every title it
 /// rejects. Measured on 1M discs, `name=nebula` (1.6 % of titles): 38 ms
 /// one-step, 9 ms in two steps.
-const LIST_DISCS: &str = "
+const LIST_DISCS: Statement = Statement::new(
+    "list_discs",
+    "
     WITH page AS (
         SELECT id, name
         FROM discs
@@ -94,15 +105,24 @@ const LIST_DISCS: &str = "
     SELECT d.id, d.name, d.artist, d.year_of_release, d.genre, d.quantity,
            d.created_at, d.updated_at
     FROM page JOIN discs d ON d.id = page.id
-    ORDER BY page.name, page.id";
+    ORDER BY page.name, page.id",
+);
 
 /// The stock a restock replaces, read under the strategy's discipline.
-const SELECT_STOCK_FOR_UPDATE: &str = "
-    SELECT quantity FROM discs WHERE id = $1 AND deleted_at IS NULL FOR UPDATE";
-const SELECT_STOCK: &str = "
-    SELECT quantity FROM discs WHERE id = $1 AND deleted_at IS NULL";
+const SELECT_STOCK_FOR_UPDATE: Statement = Statement::new(
+    "select_stock_for_update",
+    "
+    SELECT quantity FROM discs WHERE id = $1 AND deleted_at IS NULL FOR UPDATE",
+);
+const SELECT_STOCK: Statement = Statement::new(
+    "select_stock",
+    "
+    SELECT quantity FROM discs WHERE id = $1 AND deleted_at IS NULL",
+);
 
-const UPDATE_DISC: &str = "
+const UPDATE_DISC: Statement = Statement::new(
+    "update_disc",
+    "
     UPDATE discs SET
         name = COALESCE($2, name),
         artist = COALESCE($3, artist),
@@ -111,11 +131,15 @@ const UPDATE_DISC: &str = "
         quantity = COALESCE($6, quantity),
         updated_at = now()
     WHERE id = $1 AND deleted_at IS NULL
-    RETURNING id, name, artist, year_of_release, genre, quantity, created_at, updated_at";
+    RETURNING id, name, artist, year_of_release, genre, quantity, created_at, updated_at",
+);
 
-const DELETE_DISC: &str = "
+const DELETE_DISC: Statement = Statement::new(
+    "delete_disc",
+    "
     UPDATE discs SET deleted_at = now(), updated_at = now()
-    WHERE id = $1 AND deleted_at IS NULL";
+    WHERE id = $1 AND deleted_at IS NULL",
+);
 
 /// Why a row of `stock_adjustments` was written.
 #[derive(Debug, Clone, Copy)]
@@ -141,7 +165,7 @@ async fn record_adjustment(
 ) -> Result<(), StoreError> {
     execute(
         client,
-        INSERT_ADJUSTMENT,
+        &INSERT_ADJUSTMENT,
         &[&id.as_uuid(), &delta, &reason.as_str()],
     )
     .await
@@ -167,7 +191,7 @@ pub(crate) async fn find_disc(
     client: &impl GenericClient,
     id: DiscId,
 ) -> Result<Option<Disc>, StoreError> {
-    let row = query_opt(client, SELECT_DISC, &[&id.as_uuid()])
+    let row = query_opt(client, &SELECT_DISC, &[&id.as_uuid()])
         .await
         .map_err(store_error)?;
     row.as_ref().map(rows::disc).transpose()
@@ -178,7 +202,7 @@ pub(crate) async fn find_disc(
 async fn insert_disc(client: &impl GenericClient, disc: &NewDisc) -> Result<Disc, StoreError> {
     let row = query_opt(
         client,
-        INSERT_DISC,
+        &INSERT_DISC,
         &[
             &disc.id.as_uuid(),
             &disc.name.as_str(),
@@ -205,7 +229,7 @@ async fn update_disc(
 ) -> Result<Option<Disc>, StoreError> {
     let row = query_opt(
         client,
-        UPDATE_DISC,
+        &UPDATE_DISC,
         &[
             &id.as_uuid(),
             &patch.name.as_ref().map(|name| name.as_str()),
@@ -260,7 +284,7 @@ impl DiscRepository for PgDiscRepository {
         let contains = |text: &Option<String>| text.as_deref().map(like_escape);
         let rows = query_planned_for_values(
             &client,
-            LIST_DISCS,
+            &LIST_DISCS,
             &[
                 (&contains(&filter.name_contains), Type::TEXT),
                 (&contains(&filter.artist_contains), Type::TEXT),
@@ -294,7 +318,7 @@ impl DiscRepository for PgDiscRepository {
         } else {
             SELECT_STOCK
         };
-        let Some(row) = query_opt(&tx, read, &[&id.as_uuid()])
+        let Some(row) = query_opt(&tx, &read, &[&id.as_uuid()])
             .await
             .map_err(store_error)?
         else {
@@ -317,7 +341,7 @@ impl DiscRepository for PgDiscRepository {
     #[tracing::instrument(level = "debug", skip(self))]
     async fn delete(&self, id: DiscId) -> Result<bool, StoreError> {
         let client = connection(&self.pool).await?;
-        let deleted = execute(&client, DELETE_DISC, &[&id.as_uuid()])
+        let deleted = execute(&client, &DELETE_DISC, &[&id.as_uuid()])
             .await
             .map_err(store_error)?;
         Ok(deleted == 1)

@@ -11,7 +11,10 @@ pub(crate) const CUSTOMER_UNIQUE_CONSTRAINTS: [&str; 2] =
     ["customers_document_key", "customers_email_key"];
 
 /// Classifies a driver error: contention, unreachable database, or a bug.
+/// Counts it too, by SQLSTATE class (`recordshop_db_errors_total{class}`),
+/// with serialization failures and statement timeouts on their own.
 pub(crate) fn store_error(error: tokio_postgres::Error) -> StoreError {
+    count(&error);
     match error.code() {
         Some(code)
             if *code == SqlState::T_R_SERIALIZATION_FAILURE
@@ -27,6 +30,41 @@ pub(crate) fn store_error(error: tokio_postgres::Error) -> StoreError {
         None if error.is_closed() || has_io_source(&error) => StoreError::Unavailable(error.into()),
         None => StoreError::Unexpected(error.into()),
     }
+}
+
+fn count(error: &tokio_postgres::Error) {
+    let class = match error.code() {
+        Some(code) => sqlstate_class(code.code()),
+        None => "connection",
+    };
+    metrics::counter!("recordshop_db_errors_total", "class" => class).increment(1);
+    match error.code() {
+        Some(code)
+            if *code == SqlState::T_R_SERIALIZATION_FAILURE
+                || *code == SqlState::T_R_DEADLOCK_DETECTED =>
+        {
+            metrics::counter!("recordshop_db_serialization_conflicts_total").increment(1);
+        }
+        Some(code) if *code == SqlState::QUERY_CANCELED => {
+            metrics::counter!("recordshop_db_statement_timeouts_total").increment(1);
+        }
+        _ => {}
+    }
+}
+
+/// The class of a SQLSTATE (its first two characters), as a label: the
+/// classes PostgreSQL defines, `other` for anything else, so no error can
+/// widen the metric's label set.
+fn sqlstate_class(code: &str) -> &'static str {
+    const CLASSES: [&str; 27] = [
+        "08", "0A", "0B", "0F", "0L", "0P", "20", "21", "22", "23", "24", "25", "26", "27", "28",
+        "2B", "2D", "2F", "34", "38", "39", "3B", "40", "42", "53", "54", "57",
+    ];
+    let class = code.get(..2).unwrap_or_default();
+    CLASSES
+        .into_iter()
+        .find(|known| *known == class)
+        .unwrap_or("other")
 }
 
 fn has_io_source(error: &tokio_postgres::Error) -> bool {
@@ -79,6 +117,15 @@ pub(crate) fn unique_violation(error: &tokio_postgres::Error) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_classes_are_a_bounded_label_set() {
+        assert_eq!(sqlstate_class("40001"), "40");
+        assert_eq!(sqlstate_class("57014"), "57");
+        assert_eq!(sqlstate_class("23505"), "23");
+        assert_eq!(sqlstate_class("ZZ999"), "other");
+        assert_eq!(sqlstate_class(""), "other");
+    }
 
     #[test]
     fn outages_timeouts_and_cancellations_are_unavailable() {

@@ -31,7 +31,7 @@ use recordshop_domain::idempotency::{Created, IdempotentCreate, IdempotentError}
 use tokio_postgres::Row;
 
 use crate::error::store_error;
-use crate::sql::{connection, execute, query_opt};
+use crate::sql::{Statement, connection, execute, query_opt};
 
 /// How long a key's record is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,58 +65,76 @@ impl IdempotencySettings {
 pub(crate) struct Resource {
     pub(crate) operation: &'static str,
     /// `$1` owner, `$2` operation, `$3` key, `$4` the created row's id.
-    record: &'static str,
+    record: Statement,
     /// `$1` owner, `$2` operation, `$3` key; returns `fingerprint` and the
     /// columns the kind's row mapping in `rows` reads.
-    replay: &'static str,
+    replay: Statement,
 }
 
 pub(crate) const PURCHASE_ORDERS: Resource = Resource {
     operation: "purchase_order",
-    record: "
+    record: Statement::new(
+        "record_purchase_order_key",
+        "
         UPDATE idempotency_keys k
         SET resource_id = t.id, response_status = 201, resource = to_jsonb(t)
         FROM purchase_orders t
         WHERE t.id = $4 AND k.owner = $1 AND k.operation = $2 AND k.key = $3",
-    replay: "
+    ),
+    replay: Statement::new(
+        "replay_purchase_order_key",
+        "
         SELECT k.fingerprint,
                r.id, r.customer_id, r.disc_id, r.quantity, r.status, r.created_at,
                r.canceled_at, r.customer_snapshot, r.disc_snapshot
         FROM idempotency_keys k,
              jsonb_populate_record(NULL::purchase_orders, k.resource) AS r
         WHERE k.owner = $1 AND k.operation = $2 AND k.key = $3",
+    ),
 };
 
 pub(crate) const CUSTOMERS: Resource = Resource {
     operation: "customer",
-    record: "
+    record: Statement::new(
+        "record_customer_key",
+        "
         UPDATE idempotency_keys k
         SET resource_id = t.id, response_status = 201, resource = to_jsonb(t)
         FROM customers t
         WHERE t.id = $4 AND k.owner = $1 AND k.operation = $2 AND k.key = $3",
-    replay: "
+    ),
+    replay: Statement::new(
+        "replay_customer_key",
+        "
         SELECT k.fingerprint,
                r.id, r.document, r.name, r.birth_date, r.email, r.phone, r.is_active,
                r.created_at, r.updated_at
         FROM idempotency_keys k,
              jsonb_populate_record(NULL::customers, k.resource) AS r
         WHERE k.owner = $1 AND k.operation = $2 AND k.key = $3",
+    ),
 };
 
 pub(crate) const DISCS: Resource = Resource {
     operation: "disc",
-    record: "
+    record: Statement::new(
+        "record_disc_key",
+        "
         UPDATE idempotency_keys k
         SET resource_id = t.id, response_status = 201, resource = to_jsonb(t)
         FROM discs t
         WHERE t.id = $4 AND k.owner = $1 AND k.operation = $2 AND k.key = $3",
-    replay: "
+    ),
+    replay: Statement::new(
+        "replay_disc_key",
+        "
         SELECT k.fingerprint,
                r.id, r.name, r.artist, r.year_of_release, r.genre, r.quantity,
                r.created_at, r.updated_at
         FROM idempotency_keys k,
              jsonb_populate_record(NULL::discs, k.resource) AS r
         WHERE k.owner = $1 AND k.operation = $2 AND k.key = $3",
+    ),
 };
 
 /// Inserts the key, or takes over an expired record of it; returns a row
@@ -124,7 +142,9 @@ pub(crate) const DISCS: Resource = Resource {
 /// locked by this transaction (`ON CONFLICT DO UPDATE` locks the row it
 /// conflicts with even when its `WHERE` refuses the update), so it cannot
 /// expire into a purge before it is read. `$5` is the TTL in seconds.
-const CLAIM: &str = "
+const CLAIM: Statement = Statement::new(
+    "claim",
+    "
     INSERT INTO idempotency_keys (owner, operation, key, fingerprint, expires_at)
     VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))
     ON CONFLICT (owner, operation, key) DO UPDATE
@@ -135,12 +155,15 @@ const CLAIM: &str = "
             created_at = now(),
             expires_at = EXCLUDED.expires_at
         WHERE idempotency_keys.expires_at <= now()
-    RETURNING true AS claimed";
+    RETURNING true AS claimed",
+);
 
 /// Expired rows, a chunk at a time, so no single statement holds many row
 /// locks or runs into `statement_timeout`. Rows locked by a transaction
 /// taking over their key are skipped: that transaction renews them.
-const PURGE_CHUNK: &str = "
+const PURGE_CHUNK: Statement = Statement::new(
+    "purge_chunk",
+    "
     DELETE FROM idempotency_keys
     WHERE ctid = ANY (ARRAY(
             SELECT ctid FROM idempotency_keys
@@ -148,7 +171,8 @@ const PURGE_CHUNK: &str = "
             ORDER BY expires_at
             LIMIT $1
             FOR UPDATE SKIP LOCKED))
-      AND expires_at <= now()";
+      AND expires_at <= now()",
+);
 
 const PURGE_CHUNK_ROWS: i64 = 10_000;
 
@@ -209,7 +233,7 @@ pub(crate) async fn claim(
 ) -> Result<Claim, StoreError> {
     let claimed = query_opt(
         tx,
-        CLAIM,
+        &CLAIM,
         &[
             &once.owner.as_str(),
             &resource.operation,
@@ -225,7 +249,7 @@ pub(crate) async fn claim(
     }
     let record = query_opt(
         tx,
-        resource.replay,
+        &resource.replay,
         &[
             &once.owner.as_str(),
             &resource.operation,
@@ -252,7 +276,7 @@ pub(crate) async fn record(
 ) -> Result<(), StoreError> {
     let recorded = execute(
         tx,
-        resource.record,
+        &resource.record,
         &[
             &once.owner.as_str(),
             &resource.operation,
@@ -301,7 +325,7 @@ pub async fn purge_expired_idempotency_keys(pool: &Pool) -> Result<u64, StoreErr
     let client = connection(pool).await?;
     let mut purged = 0;
     loop {
-        let deleted = execute(&client, PURGE_CHUNK, &[&PURGE_CHUNK_ROWS])
+        let deleted = execute(&client, &PURGE_CHUNK, &[&PURGE_CHUNK_ROWS])
             .await
             .map_err(store_error)?;
         purged += deleted;

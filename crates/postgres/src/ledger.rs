@@ -3,6 +3,7 @@
 //! load and any strategy, stock ≥ 0 and stock + confirmed units = ledger.
 //! Read by the tools that check it after a load (experiment, fault suite).
 
+use crate::sql::Statement;
 use tokio_postgres::GenericClient;
 
 /// One disc's side of the invariant.
@@ -37,7 +38,9 @@ impl std::fmt::Display for DiscLedger {
     }
 }
 
-const LEDGER: &str = "
+const LEDGER: Statement = Statement::new(
+    "ledger",
+    "
     SELECT d.id::text,
            d.quantity,
            COALESCE(o.units, 0)::bigint,
@@ -51,7 +54,8 @@ const LEDGER: &str = "
       LEFT JOIN (SELECT disc_id, SUM(delta) AS delta
                    FROM stock_adjustments
                   GROUP BY disc_id) a ON a.disc_id = d.id
-     ORDER BY d.id";
+     ORDER BY d.id",
+);
 
 /// Every disc's ledger, deleted discs included (their orders still count).
 ///
@@ -61,7 +65,7 @@ pub async fn read_ledger(
     client: &impl GenericClient,
 ) -> Result<Vec<DiscLedger>, tokio_postgres::Error> {
     client
-        .query(LEDGER, &[])
+        .query(LEDGER.sql, &[])
         .await?
         .iter()
         .map(|row| {

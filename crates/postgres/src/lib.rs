@@ -33,5 +33,7 @@ pub use health::PgStoreHealth;
 pub use idempotency::{IdempotencySettings, purge_expired_idempotency_keys};
 pub use migrate::{migrate, migrations_fingerprint};
 pub use orders::{BatchSettings, PgPurchaseOrderRepository};
-pub use pool::{DatabaseTimeouts, PoolSettings, create_pool, create_pool_with_timeouts};
+pub use pool::{
+    DatabaseTimeouts, PoolSettings, create_pool, create_pool_with_timeouts, record_pool_metrics,
+};
 pub use strategy::{ConcurrencyStrategy, UnknownStrategy};

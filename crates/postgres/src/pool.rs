@@ -129,6 +129,18 @@ pub fn create_pool_with_timeouts(
         .build()?)
 }
 
+/// Sets the pool's gauges (`recordshop_db_pool_*`) to what it holds now:
+/// called right before metrics are rendered, so they are read, not
+/// maintained.
+pub fn record_pool_metrics(pool: &Pool) {
+    let status = pool.status();
+    let in_use = status.size.saturating_sub(status.available);
+    metrics::gauge!("recordshop_db_pool_max_size").set(status.max_size as f64);
+    metrics::gauge!("recordshop_db_pool_size").set(status.size as f64);
+    metrics::gauge!("recordshop_db_pool_in_use").set(in_use as f64);
+    metrics::gauge!("recordshop_db_pool_waiting").set(status.waiting as f64);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -217,7 +217,14 @@ const PLACE_KEYED_ORDER: &str = "req_recordshop_orders_place_keyed";
 /// Every documented request, by folder, in the order they are meant to run.
 #[must_use]
 pub fn folders() -> Vec<Folder> {
-    vec![health(), discs(), customers(), orders(), access()]
+    vec![
+        health(),
+        discs(),
+        customers(),
+        orders(),
+        reports(),
+        access(),
+    ]
 }
 
 /// Every request, in order, without the folders.
@@ -674,6 +681,32 @@ fn orders() -> Folder {
                 "`status` is `confirmed` or `canceled`; anything else answers 400 `malformed_request`.",
             )
             .as_customer(),
+        ],
+    }
+}
+
+fn reports() -> Folder {
+    Folder {
+        id: "fld_recordshop_reports",
+        name: "Reports",
+        description: "What sold, for staff: per disc and time bucket, the units and orders placed, the units canceled back, the net.",
+        requests: vec![
+            get(
+                "req_recordshop_reports_sales_minutes",
+                "Sales per minute",
+                "/reports/sales?bucket=1m",
+                200,
+                "Per disc and minute (aligned to UTC) of the last 24 hours (the default window), newest first: `units_confirmed`, `orders_confirmed`, `units_canceled`, `net_units`. `from` is inclusive, `to` (default now) exclusive; a minute without sales or cancellations is left out.",
+            )
+            .as_staff(),
+            get(
+                "req_recordshop_reports_sales_disc",
+                "One disc's sales per day",
+                "/reports/sales?bucket=1d&disc_id={{ _.disc_id }}",
+                200,
+                "The seed disc's days over the last 24 hours (the default window).",
+            )
+            .as_staff(),
         ],
     }
 }

@@ -14,7 +14,8 @@ use secrecy::SecretString;
 use crate::secrets::SigningSettings;
 use crate::token::TokenArgs;
 use crate::values::{
-    at_least_one, boolean, default_batch_wait_ms, port, positive_duration, secret,
+    ListenAddress, at_least_one, boolean, default_batch_wait_ms, listen_address, port,
+    positive_duration, secret,
 };
 
 /// The command line: an optional subcommand and the settings.
@@ -160,6 +161,11 @@ pub struct Settings {
     /// The token signing key, or its absence.
     #[command(flatten)]
     pub signing: SigningSettings,
+    /// Where to serve Prometheus metrics (`GET /metrics`), e.g.
+    /// 127.0.0.1:9464; unset or empty: no metrics. A listener of its own,
+    /// never the API's port.
+    #[arg(long, env = "METRICS_ADDR", value_name = "METRICS_ADDR", value_parser = listen_address, global = true)]
+    pub(crate) metrics_addr: Option<ListenAddress>,
     /// Log filter, e.g. `info` or `recordshop_http=debug,info`.
     #[arg(
         long,

@@ -46,6 +46,8 @@ pub struct Config {
     pub http_workers: usize,
     /// The tracing filter.
     pub log_filter: String,
+    /// Where `GET /metrics` is served; `None`: no metrics.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// How callers are authenticated: tokens under the configured secret,
     /// or (`AUTH_DISABLED=true`) not at all.
     pub auth: Authenticator,
@@ -131,6 +133,7 @@ impl Config {
             },
             http_workers,
             log_filter: settings.rust_log,
+            metrics_addr: settings.metrics_addr.and_then(|address| address.0),
             auth,
         })
     }
@@ -175,6 +178,7 @@ impl fmt::Debug for Config {
             .field("idempotency", &self.idempotency)
             .field("http_workers", &self.http_workers)
             .field("log_filter", &self.log_filter)
+            .field("metrics_addr", &self.metrics_addr)
             .field(
                 "auth",
                 &match self.auth {

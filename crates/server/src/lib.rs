@@ -24,13 +24,13 @@
 //! # Ok(()) }
 //! ```
 
-use std::io::IsTerminal;
-
 pub mod cli;
 pub mod config;
 mod database;
+mod metrics;
 pub mod secrets;
 mod startup;
+pub mod telemetry;
 pub mod token;
 mod values;
 
@@ -38,20 +38,6 @@ pub use cli::{Cli, Command, Settings};
 pub use config::Config;
 pub use recordshop_http::Drain;
 pub use startup::{Application, ShutdownTrigger, app_state, migrate};
-
-/// Sends logs to stdout, filtered by `filter` (validated by [`Config`]).
-/// Does nothing when a subscriber is already installed, as in tests.
-pub fn init_tracing(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Failing means a subscriber is installed already; keep that one.
-    // Colours only for a person at a terminal, not for log collectors.
-    let ansi = std::io::stdout().is_terminal();
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .try_init();
-}
 
 /// Runs `command`: both apply pending migrations; `serve` then serves until
 /// SIGINT or SIGTERM.

@@ -29,13 +29,16 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    recordshop::init_tracing(&config.log_filter);
+    let telemetry = recordshop::telemetry::init(&config.log_filter);
     let command = cli.command.unwrap_or(Command::Serve);
-    match actix_web::rt::System::new().block_on(recordshop::run(command, config)) {
+    let code = match actix_web::rt::System::new().block_on(recordshop::run(command, config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(error = format!("{error:#}"), "recordshop failed");
             ExitCode::FAILURE
         }
-    }
+    };
+    // Flushes the spans still queued, once the server has stopped.
+    drop(telemetry);
+    code
 }

@@ -32,6 +32,8 @@ pub struct Application {
     server: Server,
     drain: Drain,
     stop: Arc<Notify>,
+    /// `GET /metrics` on `METRICS_ADDR`, with the port it bound.
+    metrics: Option<(u16, Server)>,
 }
 
 impl Application {
@@ -51,6 +53,19 @@ impl Application {
         )
         .context("building the connection pool")?;
         actix_web::rt::spawn(purge_idempotency_keys(pool.clone(), config.idempotency.ttl));
+        let metrics = match config.metrics_addr {
+            Some(address) => {
+                let listener = TcpListener::bind(address)
+                    .with_context(|| format!("binding METRICS_ADDR {address}"))?;
+                let port = listener
+                    .local_addr()
+                    .context("reading the metrics address")?
+                    .port();
+                tracing::info!(%address, port, "serving metrics at /metrics");
+                Some((port, crate::metrics::serve(listener, pool.clone())?))
+            }
+            None => None,
+        };
         let state = app_state(pool, config);
         let address = (config.host.as_str(), config.port);
         let listener = TcpListener::bind(address)
@@ -78,7 +93,14 @@ impl Application {
             server,
             drain,
             stop: Arc::new(Notify::new()),
+            metrics,
         })
+    }
+
+    /// The port `GET /metrics` is served on, when `METRICS_ADDR` is set.
+    #[must_use]
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(port, _)| *port)
     }
 
     /// The port actually bound.
@@ -124,8 +146,27 @@ impl Application {
             server,
             drain,
             stop,
+            metrics,
             ..
         } = self;
+        // Metrics are served as long as the API is, and stop with it.
+        let metrics = metrics.map(|(_, server)| {
+            let handle = server.handle();
+            actix_web::rt::spawn(server);
+            handle
+        });
+        let result = Self::serve_until_stopped(server, drain, stop).await;
+        if let Some(metrics) = metrics {
+            metrics.stop(false).await;
+        }
+        result
+    }
+
+    async fn serve_until_stopped(
+        server: Server,
+        drain: Drain,
+        stop: Arc<Notify>,
+    ) -> std::io::Result<()> {
         let handle = server.handle();
         let mut signals = Signals::install()?;
         let mut server = std::pin::pin!(server);

@@ -31,6 +31,20 @@ pub(crate) fn default_batch_wait_ms() -> u64 {
     u64::try_from(BatchSettings::default().max_wait.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// A listen address, `host:port`; empty means none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenAddress(pub Option<std::net::SocketAddr>);
+
+pub(crate) fn listen_address(raw: &str) -> Result<ListenAddress, String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(ListenAddress(None));
+    }
+    raw.parse()
+        .map(|address| ListenAddress(Some(address)))
+        .map_err(|_| "expected an address such as 127.0.0.1:9464, or nothing".to_owned())
+}
+
 /// `true`/`1`/`yes`/`on` or `false`/`0`/`no`/`off`, in any case.
 pub(crate) fn boolean(raw: &str) -> Result<bool, String> {
     match raw.trim().to_ascii_lowercase().as_str() {

@@ -24,6 +24,7 @@ impl CustomerService {
     ///
     /// # Errors
     /// [`CustomerError::AlreadyExists`] when the document or email is taken.
+    #[tracing::instrument(name = "customers.register", skip_all)]
     pub async fn register(&self, customer: NewCustomer) -> Result<Customer, CustomerError> {
         self.repository.insert(&customer).await
     }
@@ -38,7 +39,7 @@ impl CustomerService {
     /// [`IdempotentError::IdempotencyKeyReused`] when the key was used for a
     /// different registration; otherwise [`CustomerError`] inside
     /// [`IdempotentError::Create`].
-    #[tracing::instrument(skip_all, fields(customer_id = %customer.id, keyed = idempotency.is_some()))]
+    #[tracing::instrument(name = "customers.register_once", skip_all, fields(customer_id = %customer.id, keyed = idempotency.is_some()))]
     pub async fn register_once(
         &self,
         customer: NewCustomer,
@@ -59,6 +60,7 @@ impl CustomerService {
     ///
     /// # Errors
     /// [`CustomerError::NotFound`] when unknown.
+    #[tracing::instrument(name = "customers.get", skip_all)]
     pub async fn get(&self, id: CustomerId) -> Result<Customer, CustomerError> {
         self.repository
             .get(id)
@@ -70,6 +72,7 @@ impl CustomerService {
     ///
     /// # Errors
     /// [`StoreError`] when storage fails.
+    #[tracing::instrument(name = "customers.list", skip_all)]
     pub async fn list(&self, filter: &CustomerFilter) -> Result<Vec<Customer>, StoreError> {
         self.repository.list(filter).await
     }
@@ -80,6 +83,7 @@ impl CustomerService {
     /// [`CustomerError::NotFound`] when unknown;
     /// [`CustomerError::AlreadyExists`] when the new document or email is
     /// another customer's.
+    #[tracing::instrument(name = "customers.update", skip_all)]
     pub async fn update(
         &self,
         id: CustomerId,
@@ -99,6 +103,7 @@ impl CustomerService {
     ///
     /// # Errors
     /// [`CustomerError::NotFound`] when unknown.
+    #[tracing::instrument(name = "customers.deactivate", skip_all)]
     pub async fn deactivate(&self, id: CustomerId) -> Result<Customer, CustomerError> {
         let patch = CustomerPatch {
             is_active: Some(false),

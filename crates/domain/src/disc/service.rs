@@ -23,6 +23,7 @@ impl DiscService {
     ///
     /// # Errors
     /// [`StoreError`] when storage fails.
+    #[tracing::instrument(name = "discs.create", skip_all)]
     pub async fn create(&self, disc: NewDisc) -> Result<Disc, StoreError> {
         self.repository.insert(&disc).await
     }
@@ -37,7 +38,7 @@ impl DiscService {
     /// [`IdempotentError::IdempotencyKeyReused`] when the key was used for a
     /// different disc; otherwise [`StoreError`] inside
     /// [`IdempotentError::Create`].
-    #[tracing::instrument(skip_all, fields(disc_id = %disc.id, keyed = idempotency.is_some()))]
+    #[tracing::instrument(name = "discs.create_once", skip_all, fields(disc_id = %disc.id, keyed = idempotency.is_some()))]
     pub async fn create_once(
         &self,
         disc: NewDisc,
@@ -58,6 +59,7 @@ impl DiscService {
     ///
     /// # Errors
     /// [`DiscError::NotFound`] when unknown or deleted.
+    #[tracing::instrument(name = "discs.get", skip_all)]
     pub async fn get(&self, id: DiscId) -> Result<Disc, DiscError> {
         self.repository
             .get(id)
@@ -69,6 +71,7 @@ impl DiscService {
     ///
     /// # Errors
     /// [`StoreError`] when storage fails.
+    #[tracing::instrument(name = "discs.list", skip_all)]
     pub async fn list(&self, filter: &DiscFilter) -> Result<Vec<Disc>, StoreError> {
         self.repository.list(filter).await
     }
@@ -80,6 +83,7 @@ impl DiscService {
     /// [`DiscError::NotFound`] when unknown or deleted;
     /// [`StoreError::Conflict`] when concurrent writers kept winning for the
     /// whole retry policy.
+    #[tracing::instrument(name = "discs.update", skip_all)]
     pub async fn update(&self, id: DiscId, patch: DiscPatch) -> Result<Disc, DiscError> {
         if patch.is_empty() {
             return self.get(id).await;
@@ -97,6 +101,7 @@ impl DiscService {
     ///
     /// # Errors
     /// [`DiscError::NotFound`] when unknown or already deleted.
+    #[tracing::instrument(name = "discs.delete", skip_all)]
     pub async fn delete(&self, id: DiscId) -> Result<(), DiscError> {
         if self.repository.delete(id).await? {
             Ok(())

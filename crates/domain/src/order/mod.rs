@@ -8,6 +8,7 @@
 
 mod error;
 mod port;
+mod sales;
 mod service;
 mod values;
 
@@ -22,6 +23,7 @@ pub use error::{OrderError, PlaceOrderError};
 #[cfg(any(test, feature = "mocks"))]
 pub use port::MockPurchaseOrderRepository;
 pub use port::PurchaseOrderRepository;
+pub use sales::{SalesBucket, SalesQuery, SalesWindow};
 pub use service::PurchaseOrderService;
 pub use values::{OrderQuantity, OrderStatus};
 

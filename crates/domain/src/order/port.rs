@@ -2,6 +2,7 @@ use async_trait::async_trait;
 
 use super::{
     NewPurchaseOrder, PlaceOrderError, PurchaseOrder, PurchaseOrderFilter, PurchaseOrderId,
+    SalesQuery, SalesWindow,
 };
 use crate::StoreError;
 use crate::idempotency::{Created, IdempotentCreate, IdempotentError};
@@ -63,4 +64,11 @@ pub trait PurchaseOrderRepository: Send + Sync + 'static {
     /// [`StoreError::Conflict`] when a concurrent unit of work won; the
     /// caller may retry.
     async fn cancel(&self, id: PurchaseOrderId) -> Result<Option<PurchaseOrder>, StoreError>;
+
+    /// One page of the sales report `query` asks for: per disc and bucket,
+    /// newest bucket first, then by disc id.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    async fn sales(&self, query: &SalesQuery) -> Result<Vec<SalesWindow>, StoreError>;
 }

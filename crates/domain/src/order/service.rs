@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use super::{
     NewPurchaseOrder, OrderError, PlaceOrderError, PurchaseOrder, PurchaseOrderFilter,
-    PurchaseOrderId, PurchaseOrderRepository,
+    PurchaseOrderId, PurchaseOrderRepository, SalesQuery, SalesWindow,
 };
 use crate::customer::CustomerId;
 use crate::disc::DiscId;
@@ -31,7 +31,7 @@ impl PurchaseOrderService {
     /// # Errors
     /// See [`PlaceOrderError`]; [`StoreError::Conflict`] only once the retry
     /// policy is exhausted.
-    #[tracing::instrument(skip(self), fields(order_id))]
+    #[tracing::instrument(name = "orders.place", skip(self), fields(order_id))]
     pub async fn place(
         &self,
         customer_id: CustomerId,
@@ -53,7 +53,7 @@ impl PurchaseOrderService {
     /// [`IdempotentError::IdempotencyKeyReused`] when the key was used for a
     /// different purchase; otherwise [`PlaceOrderError`] inside
     /// [`IdempotentError::Create`].
-    #[tracing::instrument(skip(self, idempotency), fields(order_id, keyed = idempotency.is_some()))]
+    #[tracing::instrument(name = "orders.place_once", skip(self, idempotency), fields(order_id, keyed = idempotency.is_some()))]
     pub async fn place_once(
         &self,
         customer_id: CustomerId,
@@ -76,6 +76,7 @@ impl PurchaseOrderService {
     ///
     /// # Errors
     /// [`OrderError::NotFound`] when unknown.
+    #[tracing::instrument(name = "orders.get", skip_all)]
     pub async fn get(&self, id: PurchaseOrderId) -> Result<PurchaseOrder, OrderError> {
         self.repository
             .get(id)
@@ -87,11 +88,21 @@ impl PurchaseOrderService {
     ///
     /// # Errors
     /// [`StoreError`] when storage fails.
+    #[tracing::instrument(name = "orders.list", skip_all)]
     pub async fn list(
         &self,
         filter: &PurchaseOrderFilter,
     ) -> Result<Vec<PurchaseOrder>, StoreError> {
         self.repository.list(filter).await
+    }
+
+    /// The sales report `query` asks for.
+    ///
+    /// # Errors
+    /// [`StoreError`] when storage fails.
+    #[tracing::instrument(name = "orders.sales", skip_all)]
+    pub async fn sales(&self, query: &SalesQuery) -> Result<Vec<SalesWindow>, StoreError> {
+        self.repository.sales(query).await
     }
 
     /// Cancels an order, returning its units to stock; cancelling a canceled
@@ -100,7 +111,7 @@ impl PurchaseOrderService {
     /// # Errors
     /// [`OrderError::NotFound`] when unknown; [`StoreError::Conflict`] once
     /// the retry policy is exhausted.
-    #[tracing::instrument(skip(self))]
+    #[tracing::instrument(name = "orders.cancel", skip(self))]
     pub async fn cancel(&self, id: PurchaseOrderId) -> Result<PurchaseOrder, OrderError> {
         retry_on_conflict(&self.retry, || async {
             self.repository

@@ -10,7 +10,7 @@ use super::dto::{CustomerQuery, CustomerResponse, RegisterCustomer, UpdateCustom
 use crate::auth::{SignedIn, policy};
 use crate::credentials::{Authenticator, Caller};
 use crate::error::ApiError;
-use crate::idempotency::{IdempotencyHeader, created_once};
+use crate::idempotency::{self, IdempotencyHeader, created_once};
 use crate::json::JsonObject;
 use crate::params::{Listing, PathId};
 use crate::state::AppState;
@@ -106,7 +106,7 @@ problems!(
     description = "Open to anyone: no token needed. The answer carries a customer token for \
 the new customer in `X-Access-Token`, valid for an hour, so they can buy right away.",
     request_body = RegisterCustomer,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Optional: makes a \
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, example = "5b3f7c2e-8d41-4a6b-9e0f-1c2d3e4f5a6b", description = "Optional: makes a \
 repeat of this create safe (see `POST /purchase-orders`).")),
     responses(
         (status = 201, description = "The new customer, active.", body = CustomerResponse,
@@ -130,7 +130,9 @@ pub(super) async fn register(
     let outcome = state
         .customers
         .register_once(body.try_into_domain()?, idempotency.for_caller(&caller))
-        .await?;
+        .await;
+    idempotency::observe("customer", &outcome);
+    let outcome = outcome?;
     let customer = outcome.as_inner();
     tracing::Span::current().record("customer_id", display(customer.id));
     let mut response = created_once(

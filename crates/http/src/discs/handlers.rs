@@ -5,7 +5,7 @@ use tracing::field::display;
 use super::dto::{CreateDisc, DiscQuery, DiscResponse, UpdateDisc};
 use crate::auth::{SignedIn, policy};
 use crate::error::ApiError;
-use crate::idempotency::{IdempotencyHeader, created_once};
+use crate::idempotency::{self, IdempotencyHeader, created_once};
 use crate::json::JsonObject;
 use crate::params::{Listing, PathId};
 use crate::state::AppState;
@@ -78,7 +78,7 @@ problems!(
     summary = "Add a disc",
     description = "Staff only.",
     request_body = CreateDisc,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Optional: makes a \
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, example = "5b3f7c2e-8d41-4a6b-9e0f-1c2d3e4f5a6b", description = "Optional: makes a \
 repeat of this create safe (see `POST /purchase-orders`).")),
     security(("bearer" = [])),
     responses(
@@ -102,7 +102,9 @@ pub(super) async fn create(
     let outcome = state
         .discs
         .create_once(new, idempotency.for_caller(&caller.0))
-        .await?;
+        .await;
+    idempotency::observe("disc", &outcome);
+    let outcome = outcome?;
     let disc = outcome.as_inner();
     tracing::Span::current().record("disc_id", display(disc.id));
     Ok(created_once(

@@ -1,12 +1,14 @@
 use actix_web::{HttpResponse, web};
-use recordshop_domain::order::PurchaseOrderId;
+use recordshop_domain::StoreError;
+use recordshop_domain::idempotency::{Created, IdempotentError};
+use recordshop_domain::order::{PlaceOrderError, PurchaseOrder, PurchaseOrderId};
 use tracing::field::display;
 
 use super::dto::{OrderQuery, OrderResponse, PlaceOrder};
 use crate::auth::{SignedIn, policy};
 use crate::credentials::Caller;
 use crate::error::ApiError;
-use crate::idempotency::{IdempotencyHeader, created_once};
+use crate::idempotency::{self, IdempotencyHeader, created_once};
 use crate::json::JsonObject;
 use crate::params::{Listing, PathId};
 use crate::state::AppState;
@@ -75,7 +77,7 @@ has at least `quantity` units. The stock decrement and the order are one atomic 
 is lost or counted twice, under any load. Staff may buy for any customer; a customer only for \
 themselves (`customer_id` must be their own, else 403).",
     request_body = PlaceOrder,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Optional; 1 to 255 \
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, example = "5b3f7c2e-8d41-4a6b-9e0f-1c2d3e4f5a6b", description = "Optional; 1 to 255 \
 visible ASCII characters, chosen by the client (a UUID is a good key). A repeat with the same key \
 and the same body, by the same caller, within 24 h, answers the first answer again (201, same id \
 and body, `Idempotent-Replayed: true`) and creates nothing; a repeat while the first is still \
@@ -111,7 +113,15 @@ pub(super) async fn place(
             request.quantity,
             idempotency.for_caller(&caller.0),
         )
-        .await?;
+        .await;
+    idempotency::observe("purchase_order", &placed);
+    metrics::counter!(
+        "recordshop_purchases_total",
+        "strategy" => state.strategy.clone(),
+        "outcome" => purchase_outcome(&placed),
+    )
+    .increment(1);
+    let placed = placed?;
     let order = placed.as_inner();
     span.record("order_id", display(order.id));
     Ok(created_once(
@@ -119,6 +129,25 @@ pub(super) async fn place(
         format!("/purchase-orders/{}", order.id),
         OrderResponse::from(order),
     ))
+}
+
+/// How a purchase ended, as the label of `recordshop_purchases_total`.
+fn purchase_outcome(
+    placed: &Result<Created<PurchaseOrder>, IdempotentError<PlaceOrderError>>,
+) -> &'static str {
+    match placed {
+        Ok(Created::New(_)) => "confirmed",
+        Ok(Created::Replayed(_)) => "replayed",
+        Err(IdempotentError::IdempotencyKeyReused(_)) => "key_reused",
+        Err(IdempotentError::Create(error)) => match error {
+            PlaceOrderError::OutOfStock { .. } => "out_of_stock",
+            PlaceOrderError::CustomerInactive(_) => "customer_inactive",
+            PlaceOrderError::CustomerNotFound(_) | PlaceOrderError::DiscNotFound(_) => "not_found",
+            PlaceOrderError::Store(StoreError::Conflict) => "contention",
+            PlaceOrderError::Store(StoreError::Unavailable(_)) => "unavailable",
+            PlaceOrderError::Store(StoreError::Unexpected(_)) => "error",
+        },
+    }
 }
 
 /// One order, with the customer and disc as they were at purchase time.

@@ -267,3 +267,47 @@ async fn list_filters_orders_newest_first() {
             .assert_problem(StatusCode::BAD_REQUEST, "malformed_request");
     }
 }
+
+#[actix_web::test]
+async fn the_sales_report_sums_what_sold_in_the_window() {
+    let app = TestApp::spawn().await;
+    let disc = app
+        .create_disc("Selling Fast", "The Counters", 2024, "pop", 10)
+        .await;
+    let customer = app.create_customer("report", "Rhea Report").await;
+    app.place_order(&customer, &disc, 2).await;
+    let canceled = app.place_order(&customer, &disc, 3).await;
+    let cancel = format!(
+        "/purchase-orders/{}/cancel",
+        canceled["id"].as_str().unwrap()
+    );
+    assert_eq!(
+        app.post(&cancel, serde_json::json!({})).await.status,
+        StatusCode::OK
+    );
+
+    let reply = app.get("/reports/sales?bucket=1d").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let rows = reply.body["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{}", reply.body);
+    let today = &rows[0];
+    assert_eq!(today["disc_id"], disc["id"]);
+    assert_eq!(today["units_confirmed"], 5);
+    assert_eq!(today["orders_confirmed"], 2);
+    assert_eq!(today["units_canceled"], 3);
+    assert_eq!(today["net_units"], 2);
+    let start = today["bucket_start"].as_str().unwrap();
+    assert!(start.ends_with("T00:00:00.000Z"), "{start}");
+
+    for bad in [
+        "bucket=2m",
+        "from=2026-12-01&to=2026-11-01",
+        "from=2020-01-01&to=2026-01-01",
+        "disc_id=nope",
+        "to=26-01-01",
+    ] {
+        app.get(&format!("/reports/sales?{bad}"))
+            .await
+            .assert_problem(StatusCode::BAD_REQUEST, "malformed_request");
+    }
+}

@@ -31,7 +31,7 @@ use crate::discs::find_disc;
 use crate::error::store_error;
 use crate::idempotency::{Claim, IdempotencySettings, PURCHASE_ORDERS, claim, record};
 use crate::rows;
-use crate::sql::{begin, query_opt};
+use crate::sql::{Statement, begin, query_opt};
 
 /// `$1` order id, `$2` customer id, `$3` disc id, `$4` units.
 ///
@@ -47,7 +47,9 @@ use crate::sql::{begin, query_opt};
 /// as with the other strategies. The order is returned with the columns
 /// `rows::order` reads, so a placed order and the same order read back
 /// later are decoded by the same code.
-const PLACE_ATOMICALLY: &str = r#"
+const PLACE_ATOMICALLY: Statement = Statement::new(
+    "place_atomically",
+    r#"
     WITH buyer AS (
         SELECT id, document, name, birth_date, email, phone, is_active, created_at, updated_at
         FROM customers
@@ -87,7 +89,8 @@ const PLACE_ATOMICALLY: &str = r#"
                                      'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))
     FROM buyer, sold
     RETURNING id, customer_id, disc_id, quantity, status, created_at, canceled_at,
-              customer_snapshot, disc_snapshot"#;
+              customer_snapshot, disc_snapshot"#,
+);
 
 /// Places `order` at most once per key of `once`: claim, the statement and
 /// the record in one transaction. A refusal drops the transaction, and the
@@ -116,7 +119,7 @@ pub(super) async fn place(
 ) -> Result<PurchaseOrder, PlaceOrderError> {
     let placed = query_opt(
         client,
-        PLACE_ATOMICALLY,
+        &PLACE_ATOMICALLY,
         &[
             &order.id.as_uuid(),
             &order.customer_id.as_uuid(),

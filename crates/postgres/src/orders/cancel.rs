@@ -13,33 +13,45 @@ use recordshop_domain::order::{OrderStatus, PurchaseOrder, PurchaseOrderId};
 use crate::ConcurrencyStrategy;
 use crate::error::store_error;
 use crate::rows;
-use crate::sql::{begin, execute, query_opt};
+use crate::sql::{Statement, begin, execute, query_opt};
 
-const LOCK_ORDER: &str = "
+const LOCK_ORDER: Statement = Statement::new(
+    "lock_order",
+    "
     SELECT id, customer_id, disc_id, quantity, status, created_at, canceled_at,
            customer_snapshot, disc_snapshot
     FROM purchase_orders
     WHERE id = $1
-    FOR UPDATE";
-const READ_ORDER: &str = "
+    FOR UPDATE",
+);
+const READ_ORDER: Statement = Statement::new(
+    "read_order",
+    "
     SELECT id, customer_id, disc_id, quantity, status, created_at, canceled_at,
            customer_snapshot, disc_snapshot
     FROM purchase_orders
-    WHERE id = $1";
+    WHERE id = $1",
+);
 
 /// The status guard is redundant under either strategy (the row is locked,
 /// or a concurrent change fails the update); it keeps a bug from restocking
 /// twice.
-const MARK_CANCELED: &str = "
+const MARK_CANCELED: Statement = Statement::new(
+    "mark_canceled",
+    "
     UPDATE purchase_orders SET status = 'canceled', canceled_at = now()
     WHERE id = $1 AND status = 'confirmed'
-    RETURNING canceled_at";
+    RETURNING canceled_at",
+);
 
 /// Deleted discs are restocked too: the units exist, and the disc may be
 /// listed again by hand.
-const RESTOCK: &str = "
+const RESTOCK: Statement = Statement::new(
+    "restock",
+    "
     UPDATE discs SET quantity = quantity + $2, updated_at = now()
-    WHERE id = $1";
+    WHERE id = $1",
+);
 
 pub(super) async fn cancel(
     client: &mut Object,
@@ -52,7 +64,7 @@ pub(super) async fn cancel(
     } else {
         READ_ORDER
     };
-    let Some(row) = query_opt(&tx, read, &[&id.as_uuid()])
+    let Some(row) = query_opt(&tx, &read, &[&id.as_uuid()])
         .await
         .map_err(store_error)?
     else {
@@ -62,14 +74,14 @@ pub(super) async fn cancel(
     if order.status == OrderStatus::Canceled {
         return Ok(Some(order));
     }
-    let canceled = query_opt(&tx, MARK_CANCELED, &[&id.as_uuid()])
+    let canceled = query_opt(&tx, &MARK_CANCELED, &[&id.as_uuid()])
         .await
         .map_err(store_error)?;
     let canceled = canceled.ok_or_else(|| {
         StoreError::Unexpected(anyhow::anyhow!("order {id} was no longer confirmed"))
     })?;
     let units = i64::from(order.quantity.get());
-    let restocked = execute(&tx, RESTOCK, &[&order.disc_id.as_uuid(), &units])
+    let restocked = execute(&tx, &RESTOCK, &[&order.disc_id.as_uuid(), &units])
         .await
         .map_err(store_error)?;
     if restocked != 1 {

@@ -6,6 +6,7 @@ mod atomic;
 mod batched;
 mod cancel;
 mod place;
+mod sales;
 
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
@@ -14,7 +15,7 @@ use recordshop_domain::disc::DiscId;
 use recordshop_domain::idempotency::{Created, IdempotentCreate, IdempotentError};
 use recordshop_domain::order::{
     NewPurchaseOrder, PlaceOrderError, PurchaseOrder, PurchaseOrderFilter, PurchaseOrderId,
-    PurchaseOrderRepository,
+    PurchaseOrderRepository, SalesQuery, SalesWindow,
 };
 use tokio_postgres::types::Type;
 
@@ -24,7 +25,7 @@ use crate::ConcurrencyStrategy;
 use crate::error::store_error;
 use crate::idempotency::{IdempotencySettings, unkeyed};
 use crate::rows;
-use crate::sql::{connection, query_opt, query_planned_for_values};
+use crate::sql::{Statement, connection, query_opt, query_planned_for_values};
 
 /// [`PurchaseOrderRepository`] on PostgreSQL. Placing and cancelling follow
 /// the [`ConcurrencyStrategy`]:
@@ -128,15 +129,30 @@ impl PgPurchaseOrderRepository {
     }
 }
 
-const SELECT_ORDER: &str = "
+impl PgPurchaseOrderRepository {
+    /// One more try at placing an order (`recordshop_purchase_attempts_total`):
+    /// the domain retries a unit of work the database aborted, so attempts
+    /// over orders is what contention costs each strategy.
+    fn count_attempt(&self) {
+        metrics::counter!("recordshop_purchase_attempts_total", "strategy" => self.strategy.as_str())
+            .increment(1);
+    }
+}
+
+const SELECT_ORDER: Statement = Statement::new(
+    "select_order",
+    "
     SELECT id, customer_id, disc_id, quantity, status, created_at, canceled_at,
            customer_snapshot, disc_snapshot
     FROM purchase_orders
-    WHERE id = $1";
+    WHERE id = $1",
+);
 
 /// Optional filters as in `discs::LIST_DISCS`; newest first, which the
 /// `purchase_orders_*created_idx` indexes serve.
-const LIST_ORDERS: &str = "
+const LIST_ORDERS: Statement = Statement::new(
+    "list_orders",
+    "
     SELECT id, customer_id, disc_id, quantity, status, created_at, canceled_at,
            customer_snapshot, disc_snapshot
     FROM purchase_orders
@@ -146,7 +162,8 @@ const LIST_ORDERS: &str = "
       AND ($4::timestamptz IS NULL OR created_at >= $4)
       AND ($5::timestamptz IS NULL OR created_at <= $5)
     ORDER BY created_at DESC, id DESC
-    LIMIT $6 OFFSET $7";
+    LIMIT $6 OFFSET $7",
+);
 
 #[async_trait]
 impl PurchaseOrderRepository for PgPurchaseOrderRepository {
@@ -156,6 +173,7 @@ impl PurchaseOrderRepository for PgPurchaseOrderRepository {
         fields(order_id = %order.id, disc_id = %order.disc_id, strategy = %self.strategy)
     )]
     async fn place(&self, order: &NewPurchaseOrder) -> Result<PurchaseOrder, PlaceOrderError> {
+        self.count_attempt();
         match &self.placing {
             Placing::Transaction => {
                 let mut client = connection(&self.pool).await?;
@@ -181,6 +199,7 @@ impl PurchaseOrderRepository for PgPurchaseOrderRepository {
         order: &NewPurchaseOrder,
         once: &IdempotentCreate,
     ) -> Result<Created<PurchaseOrder>, IdempotentError<PlaceOrderError>> {
+        self.count_attempt();
         match &self.placing {
             Placing::Transaction => {
                 let mut client = connection(&self.pool).await?;
@@ -204,7 +223,7 @@ impl PurchaseOrderRepository for PgPurchaseOrderRepository {
     #[tracing::instrument(level = "debug", skip(self))]
     async fn get(&self, id: PurchaseOrderId) -> Result<Option<PurchaseOrder>, StoreError> {
         let client = connection(&self.pool).await?;
-        let row = query_opt(&client, SELECT_ORDER, &[&id.as_uuid()])
+        let row = query_opt(&client, &SELECT_ORDER, &[&id.as_uuid()])
             .await
             .map_err(store_error)?;
         row.as_ref().map(rows::order).transpose()
@@ -215,7 +234,7 @@ impl PurchaseOrderRepository for PgPurchaseOrderRepository {
         let client = connection(&self.pool).await?;
         let rows = query_planned_for_values(
             &client,
-            LIST_ORDERS,
+            &LIST_ORDERS,
             &[
                 (&filter.customer_id.map(|id| id.as_uuid()), Type::UUID),
                 (&filter.disc_id.map(|id| id.as_uuid()), Type::UUID),
@@ -229,6 +248,12 @@ impl PurchaseOrderRepository for PgPurchaseOrderRepository {
         .await
         .map_err(store_error)?;
         rows::all(&rows, rows::order)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn sales(&self, query: &SalesQuery) -> Result<Vec<SalesWindow>, StoreError> {
+        let client = connection(&self.pool).await?;
+        sales::report(&client, query).await
     }
 
     #[tracing::instrument(level = "debug", skip(self), fields(strategy = %self.strategy))]

@@ -18,27 +18,35 @@ use crate::customers::find_customer;
 use crate::error::store_error;
 use crate::idempotency::{Claim, IdempotencySettings, PURCHASE_ORDERS, claim, record};
 use crate::rows::{self, StoredCustomer, StoredDisc};
-use crate::sql::{begin, query_opt};
+use crate::sql::{Statement, begin, query_opt};
 
 /// `now()` is the transaction's start time, so it is also the `updated_at`
 /// the sale will write: reading it here lets the disc snapshot be complete
 /// before the write.
-const LOCK_DISC: &str = "
+const LOCK_DISC: Statement = Statement::new(
+    "lock_disc",
+    "
     SELECT id, name, artist, year_of_release, genre, quantity, created_at, updated_at,
            now() AS sold_at
     FROM discs
     WHERE id = $1 AND deleted_at IS NULL
-    FOR UPDATE";
-const READ_DISC: &str = "
+    FOR UPDATE",
+);
+const READ_DISC: Statement = Statement::new(
+    "read_disc",
+    "
     SELECT id, name, artist, year_of_release, genre, quantity, created_at, updated_at,
            now() AS sold_at
     FROM discs
-    WHERE id = $1 AND deleted_at IS NULL";
+    WHERE id = $1 AND deleted_at IS NULL",
+);
 
 /// The stock decrement and the order in one statement: one round trip while
 /// the disc row is locked (pessimistic) or exposed to a concurrent writer
 /// (optimistic, where the UPDATE then fails with a serialization error).
-const RECORD_SALE: &str = "
+const RECORD_SALE: Statement = Statement::new(
+    "record_sale",
+    "
     WITH sold AS (
         UPDATE discs SET quantity = $2, updated_at = now()
         WHERE id = $1
@@ -48,7 +56,8 @@ const RECORD_SALE: &str = "
         (id, customer_id, disc_id, quantity, status, customer_snapshot, disc_snapshot)
     SELECT $3::uuid, $4::uuid, sold.id, $5::integer, 'confirmed', $6::jsonb, $7::jsonb
     FROM sold
-    RETURNING created_at";
+    RETURNING created_at",
+);
 
 /// The disc as the sale finds it, and the time the sale will bear.
 pub(super) struct DiscOnSale {
@@ -68,10 +77,15 @@ pub(super) async fn read_disc(
     } else {
         READ_DISC
     };
-    let Some(row) = query_opt(client, sql, &[&id.as_uuid()])
-        .await
-        .map_err(store_error)?
-    else {
+    let started = std::time::Instant::now();
+    let row = query_opt(client, &sql, &[&id.as_uuid()]).await;
+    if strategy.locks_rows() {
+        // Mostly the wait for the row lock (a wait cut by the statement
+        // timeout included): the read itself is an index lookup.
+        metrics::histogram!("recordshop_lock_wait_seconds", "strategy" => strategy.as_str())
+            .record(started.elapsed());
+    }
+    let Some(row) = row.map_err(store_error)? else {
         return Ok(None);
     };
     let sold_at = row
@@ -92,7 +106,7 @@ async fn record_sale(
 ) -> Result<DateTime<Utc>, StoreError> {
     let row = query_opt(
         client,
-        RECORD_SALE,
+        &RECORD_SALE,
         &[
             &order.disc_id.as_uuid(),
             &disc_after.quantity.get(),

@@ -13,4 +13,5 @@ mod health;
 mod idempotency;
 mod pool;
 mod purchases;
+mod sales;
 mod support;

@@ -7,6 +7,7 @@
 
 mod config;
 mod hostile;
+mod observability;
 mod shutdown;
 mod startup;
 mod token;

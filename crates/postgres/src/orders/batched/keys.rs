@@ -22,7 +22,7 @@ use super::purchase::{Keyed, Outcome, Purchase};
 use crate::error::store_error;
 use crate::idempotency::{PURCHASE_ORDERS, Recorded};
 use crate::rows;
-use crate::sql::{execute, query};
+use crate::sql::{Statement, execute, query};
 
 /// How a purchase of the batch stands with respect to keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +61,9 @@ pub(super) fn roles(batch: &[Purchase]) -> Vec<KeyRole> {
 /// those it got. Rows go in (owner, key) order, so two batches sharing keys
 /// take their locks in the same order and cannot deadlock. `$1` owners,
 /// `$2` keys, `$3` fingerprints, `$4` TTLs in seconds, `$5` operation.
-const CLAIM_KEYS: &str = "
+const CLAIM_KEYS: Statement = Statement::new(
+    "claim_keys",
+    "
     INSERT INTO idempotency_keys (owner, operation, key, fingerprint, expires_at)
     SELECT c.owner, $5, c.key, c.fingerprint, now() + make_interval(secs => c.ttl)
     FROM UNNEST($1::text[], $2::text[], $3::text[], $4::float8[])
@@ -75,34 +77,44 @@ const CLAIM_KEYS: &str = "
             created_at = now(),
             expires_at = EXCLUDED.expires_at
         WHERE idempotency_keys.expires_at <= now()
-    RETURNING owner, key";
+    RETURNING owner, key",
+);
 
 /// The live records of the keys the claim did not get (and locked), with
 /// the order columns `rows::order` reads. `$1` owners, `$2` keys, `$3`
 /// operation.
-const READ_RECORDS: &str = "
+const READ_RECORDS: Statement = Statement::new(
+    "read_records",
+    "
     SELECT k.owner, k.key, k.fingerprint,
            r.id, r.customer_id, r.disc_id, r.quantity, r.status, r.created_at,
            r.canceled_at, r.customer_snapshot, r.disc_snapshot
     FROM UNNEST($1::text[], $2::text[]) AS t (owner, key)
     JOIN idempotency_keys k ON k.owner = t.owner AND k.operation = $3 AND k.key = t.key
-    CROSS JOIN LATERAL jsonb_populate_record(NULL::purchase_orders, k.resource) AS r";
+    CROSS JOIN LATERAL jsonb_populate_record(NULL::purchase_orders, k.resource) AS r",
+);
 
 /// Each keyed sale's order, as stored, with its key. `$1` owners, `$2`
 /// keys, `$3` order ids, `$4` operation.
-const RECORD_SALES: &str = "
+const RECORD_SALES: Statement = Statement::new(
+    "record_sales",
+    "
     UPDATE idempotency_keys k
     SET resource_id = o.id, response_status = 201, resource = to_jsonb(o)
     FROM UNNEST($1::text[], $2::text[], $3::uuid[]) AS s (owner, key, order_id)
     JOIN purchase_orders o ON o.id = s.order_id
-    WHERE k.owner = s.owner AND k.operation = $4 AND k.key = s.key";
+    WHERE k.owner = s.owner AND k.operation = $4 AND k.key = s.key",
+);
 
 /// The claims of refused candidates, which must not outlive the batch.
 /// `$1` owners, `$2` keys, `$3` operation.
-const RELEASE_KEYS: &str = "
+const RELEASE_KEYS: Statement = Statement::new(
+    "release_keys",
+    "
     DELETE FROM idempotency_keys k
     USING UNNEST($1::text[], $2::text[]) AS r (owner, key)
-    WHERE k.owner = r.owner AND k.operation = $3 AND k.key = r.key";
+    WHERE k.owner = r.owner AND k.operation = $3 AND k.key = r.key",
+);
 
 /// The key of the keyed purchase at `index`.
 fn keyed(batch: &[Purchase], index: usize) -> Result<&Keyed, StoreError> {
@@ -166,7 +178,7 @@ pub(super) async fn claim(
         .collect();
     let claimed = query(
         tx,
-        CLAIM_KEYS,
+        &CLAIM_KEYS,
         &[
             &owners,
             &keys,
@@ -197,7 +209,7 @@ pub(super) async fn claim(
         .unzip();
     let records = query(
         tx,
-        READ_RECORDS,
+        &READ_RECORDS,
         &[&owners, &keys, &PURCHASE_ORDERS.operation],
     )
     .await
@@ -241,7 +253,7 @@ pub(super) async fn record(
     let orders: Vec<Uuid> = sold.iter().map(|&(_, id)| id).collect();
     let recorded = execute(
         tx,
-        RECORD_SALES,
+        &RECORD_SALES,
         &[&owners, &keys, &orders, &PURCHASE_ORDERS.operation],
     )
     .await
@@ -268,7 +280,7 @@ pub(super) async fn release(
     let (owners, keys) = owners_and_keys(batch, indexes)?;
     execute(
         tx,
-        RELEASE_KEYS,
+        &RELEASE_KEYS,
         &[&owners, &keys, &PURCHASE_ORDERS.operation],
     )
     .await

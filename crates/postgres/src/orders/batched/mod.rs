@@ -117,6 +117,7 @@ impl Batcher {
                 order: order.clone(),
                 key,
                 reply,
+                queued_at: std::time::Instant::now(),
             },
         );
         answer.await.unwrap_or_else(|_| {

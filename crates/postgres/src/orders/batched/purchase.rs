@@ -22,6 +22,8 @@ pub(super) struct Purchase {
     pub(super) order: NewPurchaseOrder,
     pub(super) key: Option<Keyed>,
     pub(super) reply: oneshot::Sender<Outcome>,
+    /// When it was queued, for the time it waited for its batch.
+    pub(super) queued_at: std::time::Instant,
 }
 
 impl Purchase {

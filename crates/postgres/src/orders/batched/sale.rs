@@ -17,6 +17,7 @@ use recordshop_domain::idempotency::{Created, IdempotentError};
 use recordshop_domain::order::{NewPurchaseOrder, OrderStatus, PlaceOrderError, PurchaseOrder};
 use tokio_postgres::IsolationLevel;
 use tokio_postgres::types::Json;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::failure::fail_all;
@@ -27,18 +28,23 @@ use crate::ConcurrencyStrategy;
 use crate::error::store_error;
 use crate::orders::place::read_disc;
 use crate::rows::{self, StoredCustomer, StoredDisc};
-use crate::sql::{begin, connection, query};
+use crate::sql::{Statement, begin, connection, query};
 
-const SELECT_CUSTOMERS: &str = "
+const SELECT_CUSTOMERS: Statement = Statement::new(
+    "select_customers",
+    "
     SELECT id, document, name, birth_date, email, phone, is_active, created_at, updated_at
     FROM customers
-    WHERE id = ANY($1)";
+    WHERE id = ANY($1)",
+);
 
 /// The new stock and every order of the batch in one statement (one round
 /// trip), under the row lock taken by `read_disc`. `now()` is the
 /// transaction's start, read with the lock as `sold_at`: it is the disc
 /// snapshots' `updated_at` and every order's `created_at`.
-const RECORD_SALES: &str = "
+const RECORD_SALES: Statement = Statement::new(
+    "record_sales",
+    "
     WITH sold AS (
         UPDATE discs SET quantity = $2, updated_at = now()
         WHERE id = $1
@@ -51,7 +57,8 @@ const RECORD_SALES: &str = "
     FROM sold,
          UNNEST($3::uuid[], $4::uuid[], $5::integer[], $6::jsonb[], $7::jsonb[])
              AS o (id, customer_id, quantity, customer_snapshot, disc_snapshot)
-    RETURNING id, created_at";
+    RETURNING id, created_at",
+);
 
 /// A purchase of the batch (by index) whose customer may buy, with the
 /// customer as read.
@@ -82,6 +89,24 @@ impl Runner for Sale {
         if batch.is_empty() {
             return;
         }
+        metrics::histogram!("recordshop_batch_size").record(batch.len() as f64);
+        for purchase in &batch {
+            metrics::histogram!("recordshop_batch_queue_seconds")
+                .record(purchase.queued_at.elapsed());
+        }
+        let span = tracing::info_span!(
+            "batch",
+            %disc_id,
+            size = batch.len(),
+            confirmed = tracing::field::Empty,
+            refused = tracing::field::Empty,
+        );
+        self.run_batch(disc_id, batch).instrument(span).await;
+    }
+}
+
+impl Sale {
+    async fn run_batch(&self, disc_id: DiscId, batch: Vec<Purchase>) {
         let mut client = match connection(&self.pool).await {
             Ok(client) => client,
             Err(error) => return fail_all(batch, error),
@@ -96,6 +121,16 @@ impl Runner for Sale {
         }
         match sell(&mut client, disc_id, &batch, &customers).await {
             Ok(answers) => {
+                let confirmed = answers
+                    .iter()
+                    .filter(|answer| matches!(answer, Ok(Created::New(_))))
+                    .count();
+                let span = tracing::Span::current();
+                span.record("confirmed", confirmed);
+                span.record(
+                    "refused",
+                    answers.iter().filter(|answer| answer.is_err()).count(),
+                );
                 tracing::debug!(%disc_id, size = batch.len(), "batch decided");
                 for (purchase, answer) in batch.into_iter().zip(answers) {
                     purchase.answer(answer);
@@ -117,7 +152,7 @@ async fn read_customers(
         .collect();
     ids.sort_unstable();
     ids.dedup();
-    let rows = query(client, SELECT_CUSTOMERS, &[&ids])
+    let rows = query(client, &SELECT_CUSTOMERS, &[&ids])
         .await
         .map_err(store_error)?;
     rows.iter()
@@ -342,7 +377,7 @@ async fn record_sales(
         .collect();
     let rows = query(
         client,
-        RECORD_SALES,
+        &RECORD_SALES,
         &[
             &disc_id.as_uuid(),
             &stock_left,

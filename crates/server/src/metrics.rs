@@ -1,0 +1,181 @@
+//! Prometheus metrics: the recorder the `metrics` facade writes to, and
+//! `GET /metrics` on a listener of its own (`METRICS_ADDR`).
+//!
+//! Why `metrics` with `metrics-exporter-prometheus` rather than
+//! `prometheus-client`: the facade lets the adapter and the HTTP layer
+//! record where things happen (a statement, a batch, a request) with a
+//! macro and no registry threaded through every constructor, while only
+//! this binary picks the exporter; with no recorder installed (tests,
+//! `METRICS_ADDR` unset) the macros cost an atomic load.
+//!
+//! Why a listener of its own: the Prometheus convention, and it keeps the
+//! metrics off the API's port and out of the reach of its clients. The
+//! families carry routes as patterns, strategies, outcomes, statement
+//! names and SQLSTATE classes, never an id or anything a client wrote.
+
+use std::net::TcpListener;
+use std::sync::OnceLock;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use anyhow::Context;
+use deadpool_postgres::Pool;
+use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Seconds: from a cached statement (~50 µs) to the statement timeout.
+const SECONDS: &[f64] = &[
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 10.0,
+];
+/// Purchases in a batch: up to `BATCH_MAX_SIZE`'s default and past it.
+const BATCH_SIZES: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
+
+/// The process's one recorder; the first server to serve metrics installs
+/// it (tests start several in one process).
+static RECORDER: OnceLock<PrometheusHandle> = OnceLock::new();
+
+fn recorder() -> anyhow::Result<&'static PrometheusHandle> {
+    if let Some(handle) = RECORDER.get() {
+        return Ok(handle);
+    }
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), SECONDS)?
+        .set_buckets_for_metric(
+            Matcher::Full("recordshop_batch_size".to_owned()),
+            BATCH_SIZES,
+        )?
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    describe();
+    // Shown as 0 from the first scrape on, so "none yet" reads as a zero,
+    // not as a missing family.
+    for counter in [
+        "recordshop_db_statement_timeouts_total",
+        "recordshop_db_serialization_conflicts_total",
+    ] {
+        metrics::counter!(counter).absolute(0);
+    }
+    Ok(RECORDER.get_or_init(|| handle))
+}
+
+/// What every family measures, for the `# HELP` lines.
+fn describe() {
+    describe_counter!(
+        "recordshop_http_requests_total",
+        "HTTP requests answered, by method, route pattern and status"
+    );
+    describe_histogram!(
+        "recordshop_http_request_duration_seconds",
+        Unit::Seconds,
+        "Time from a request's arrival to its answer, by method and route pattern"
+    );
+    describe_counter!(
+        "recordshop_purchases_total",
+        "Purchases by concurrency strategy and outcome (confirmed, out_of_stock, \
+         customer_inactive, not_found, contention, unavailable, replayed, key_reused, error)"
+    );
+    describe_counter!(
+        "recordshop_purchase_attempts_total",
+        "Tries at placing an order, retries of aborted units of work included, by strategy"
+    );
+    describe_counter!(
+        "recordshop_db_serialization_conflicts_total",
+        "Units of work PostgreSQL aborted for a serialization failure or deadlock (40001, 40P01)"
+    );
+    describe_histogram!(
+        "recordshop_lock_wait_seconds",
+        Unit::Seconds,
+        "Time to read and lock a disc's row (SELECT … FOR UPDATE) in a purchase, by strategy"
+    );
+    describe_histogram!(
+        "recordshop_batch_size",
+        Unit::Count,
+        "Purchases per batch of the batched strategy"
+    );
+    describe_histogram!(
+        "recordshop_batch_queue_seconds",
+        Unit::Seconds,
+        "Time a purchase waited for its batch to start"
+    );
+    describe_counter!(
+        "recordshop_idempotency_replays_total",
+        "Creates answered from an earlier request with the same Idempotency-Key, by operation"
+    );
+    describe_counter!(
+        "recordshop_idempotency_key_conflicts_total",
+        "Idempotency-Keys reused with another request (422), by operation"
+    );
+    describe_histogram!(
+        "recordshop_db_statement_duration_seconds",
+        Unit::Seconds,
+        "Time of each SQL statement, by statement name"
+    );
+    describe_histogram!(
+        "recordshop_db_pool_wait_seconds",
+        Unit::Seconds,
+        "Time a request waited for a database connection"
+    );
+    describe_counter!(
+        "recordshop_db_errors_total",
+        "Database errors by SQLSTATE class (`connection` when the connection itself failed)"
+    );
+    describe_counter!(
+        "recordshop_db_statement_timeouts_total",
+        "Statements cancelled by statement_timeout (57014)"
+    );
+    for (gauge, what) in [
+        (
+            "recordshop_db_pool_max_size",
+            "Connections the pool may open",
+        ),
+        ("recordshop_db_pool_size", "Connections the pool holds"),
+        ("recordshop_db_pool_in_use", "Connections handed out"),
+        (
+            "recordshop_db_pool_waiting",
+            "Callers waiting for a connection",
+        ),
+    ] {
+        describe_gauge!(gauge, what);
+    }
+}
+
+/// One scrape: what is read rather than recorded, then the text format.
+async fn scrape(
+    handle: web::Data<PrometheusHandle>,
+    process: web::Data<metrics_process::Collector>,
+    pool: web::Data<Pool>,
+) -> HttpResponse {
+    process.collect();
+    recordshop_postgres::record_pool_metrics(&pool);
+    handle.run_upkeep();
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(handle.render())
+}
+
+/// Serves `GET /metrics` on `listener` until stopped: the pool's gauges
+/// and the process's figures are read on each scrape.
+///
+/// # Errors
+/// When the recorder cannot be installed or the listener used.
+pub(crate) fn serve(listener: TcpListener, pool: Pool) -> anyhow::Result<Server> {
+    let handle = web::Data::new(recorder()?.clone());
+    let process = web::Data::new(metrics_process::Collector::default());
+    process.describe();
+    let pool = web::Data::new(pool);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(handle.clone())
+            .app_data(process.clone())
+            .app_data(pool.clone())
+            .route("/metrics", web::get().to(scrape))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .listen(listener)
+    .context("listening for metrics")?
+    .run();
+    Ok(server)
+}
