@@ -54,6 +54,11 @@ pub fn draw_all(dir: &Path, experiment: &Experiment) -> anyhow::Result<Vec<PathB
         let timeline = dir.join(format!("timeline-{}.svg", scenario.name()));
         draw_timeline(&timeline, scenario, &runs, &experiment.strategies)?;
         written.push(timeline);
+        if runs.iter().any(|run| run.inside.is_some()) {
+            let inside = dir.join(format!("inside-{}.svg", scenario.name()));
+            draw_bars(&inside, &inside_chart(scenario, &runs))?;
+            written.push(inside);
+        }
     }
     Ok(written)
 }
@@ -151,6 +156,29 @@ fn latency_chart(scenario: Scenario, runs: &[&RunReport]) -> Bars {
             percentile("p50", RGBColor(107, 174, 214), |l| l.p50_ms),
             percentile("p90", RGBColor(33, 113, 181), |l| l.p90_ms),
             percentile("p99", RGBColor(8, 48, 107), |l| l.p99_ms),
+        ],
+        marks: Vec::new(),
+    }
+}
+
+/// What each strategy waited on inside the server, from its metrics.
+fn inside_chart(scenario: Scenario, runs: &[&RunReport]) -> Bars {
+    let series =
+        |name: &str, color: RGBColor, pick: fn(&crate::inside::Inside) -> Option<f64>| BarSeries {
+            name: name.to_owned(),
+            color,
+            values: runs
+                .iter()
+                .map(|run| run.inside.as_ref().and_then(pick))
+                .collect(),
+        };
+    Bars {
+        title: format!("Waits inside the server (p99), {}", scenario.name()),
+        y_desc: "milliseconds".into(),
+        groups: runs.iter().map(|run| run.strategy.to_string()).collect(),
+        series: vec![
+            series("row lock", color(3), |inside| inside.lock_wait_p99_ms),
+            series("pool", color(0), |inside| inside.pool_wait_p99_ms),
         ],
         marks: Vec::new(),
     }
@@ -468,6 +496,8 @@ mod tests {
             }),
             check: None,
             memory: None,
+            server_cpu_ms_per_order: None,
+            inside: None,
             server: None,
             versus: None,
             error: None,
@@ -484,6 +514,8 @@ mod tests {
             ],
             scenarios: vec![Scenario::Launch, Scenario::Hot, Scenario::Spread],
             plans: Vec::new(),
+            overhead: Vec::new(),
+            sales_report: None,
             ceilings: vec![
                 Ceiling {
                     scenario: Scenario::Hot,

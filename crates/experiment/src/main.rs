@@ -14,12 +14,15 @@
 
 mod charts;
 mod check;
+mod inside;
 mod load;
+mod overhead;
 mod pgbench;
 mod prep;
 mod progress;
 mod report;
 mod run;
+mod sales_timing;
 mod scenario;
 mod stats;
 
@@ -93,6 +96,26 @@ struct Args {
     /// Skip the pgbench ceilings.
     #[arg(long)]
     no_pgbench: bool,
+
+    /// Also measure what metrics and traces cost: hot/batched and
+    /// spread/atomic with nothing, metrics, metrics and sampled traces,
+    /// and metrics and every trace, alternated, in this run.
+    #[arg(long)]
+    overhead: bool,
+
+    /// Rounds of each side of `--overhead`.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=20))]
+    overhead_rounds: u16,
+
+    /// Share of traces kept on the side of `--overhead` that the 3% target
+    /// applies to (OTEL_TRACES_SAMPLER_ARG).
+    #[arg(long, default_value_t = 0.01, value_parser = parse_share)]
+    overhead_sampling: f64,
+
+    /// Also time the sales report over this many orders (populated into a
+    /// database of its own, e.g. 10000000).
+    #[arg(long, value_name = "ORDERS")]
+    sales_report: Option<i64>,
 
     /// Duration of each pgbench shape [default: the load duration, so a
     /// strategy and its ceiling run equally long: a single hot row slows
@@ -189,9 +212,22 @@ fn settings(args: Args) -> run::Settings {
         out,
         keep: args.keep,
         pgbench_duration,
+        overhead: args.overhead,
+        overhead_settings: crate::overhead::Settings {
+            rounds: usize::from(args.overhead_rounds),
+            sampled: args.overhead_sampling,
+        },
+        sales_report: args.sales_report,
         server_env: args.server_env,
         ready_timeout: args.ready_timeout,
         command: std::env::args().collect(),
+    }
+}
+
+fn parse_share(value: &str) -> anyhow::Result<f64> {
+    match value.parse::<f64>() {
+        Ok(share) if (0.0..=1.0).contains(&share) => Ok(share),
+        _ => anyhow::bail!("{value:?} is not a share between 0 and 1"),
     }
 }
 

@@ -13,6 +13,7 @@ use recordshop_harness::server::Exit;
 use recordshop_postgres::ConcurrencyStrategy;
 
 use crate::check::Check;
+use crate::inside::Inside;
 use crate::pgbench::{Ceiling, Shape, ceiling_for};
 use crate::scenario::{Plan, Scenario};
 use crate::stats::{Latency, Summary};
@@ -29,6 +30,10 @@ pub struct Experiment {
     pub plans: Vec<Plan>,
     pub ceilings: Vec<Ceiling>,
     pub runs: Vec<RunReport>,
+    /// What observability costs, when asked for (`--overhead`).
+    pub overhead: Vec<crate::overhead::Overhead>,
+    /// The sales report's timing, when asked for (`--sales-report`).
+    pub sales_report: Option<crate::sales_timing::SalesTiming>,
 }
 
 /// How the server ended.
@@ -65,6 +70,12 @@ pub struct RunReport {
     pub summary: Option<Summary>,
     pub check: Option<Check>,
     pub memory: Option<Memory>,
+    /// The server's CPU time (user and system, all threads) during the
+    /// load, per order placed: what a strategy costs the server itself,
+    /// whatever the load generator beside it takes.
+    pub server_cpu_ms_per_order: Option<f64>,
+    /// What the strategy did inside, from the server's metrics.
+    pub inside: Option<Inside>,
     pub server: Option<Stopped>,
     pub versus: Option<Versus>,
     /// Why the run did not complete, if it did not.
@@ -165,6 +176,12 @@ pub fn summary_text(run: &RunReport) -> String {
                 mib(memory.mean_kib)
             ),
         );
+    }
+    if let Some(cpu) = run.server_cpu_ms_per_order {
+        line("Server CPU:", format!("{cpu:.3} ms per order"));
+    }
+    if let Some(inside) = &run.inside {
+        line("Inside:", inside.text());
     }
     if let Some(server) = &run.server {
         line("Server stop:", server.exit.clone());
@@ -283,6 +300,50 @@ pub fn comparison_table(scenario: Scenario, runs: &[RunReport]) -> String {
         .map(comparison_row)
         .collect();
     format!("{}\n{}", scenario.name(), table(&headers, rows))
+}
+
+/// What each strategy of `scenario` did inside, from the server's metrics.
+pub fn inside_table(scenario: Scenario, runs: &[RunReport]) -> Option<String> {
+    let runs: Vec<&RunReport> = runs
+        .iter()
+        .filter(|run| run.scenario == scenario && run.inside.is_some())
+        .collect();
+    if runs.is_empty() {
+        return None;
+    }
+    let headers = [
+        "strategy",
+        "attempts/order",
+        "conflicts",
+        "batch mean",
+        "batch p99",
+        "lock wait p99 ms",
+        "pool wait p99 ms",
+        "server CPU ms/order",
+    ];
+    let figure = |value: Option<f64>| value.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}"));
+    let rows = runs
+        .iter()
+        .filter_map(|run| {
+            let inside = run.inside.as_ref()?;
+            Some(vec![
+                run.strategy.to_string(),
+                figure(inside.attempts_per_order),
+                format!("{:.0}", inside.conflicts),
+                figure(inside.batch_size_mean),
+                figure(inside.batch_size_p99),
+                figure(inside.lock_wait_p99_ms),
+                figure(inside.pool_wait_p99_ms),
+                run.server_cpu_ms_per_order
+                    .map_or_else(|| "-".to_owned(), |cpu| format!("{cpu:.3}")),
+            ])
+        })
+        .collect();
+    Some(format!(
+        "{} — inside the server\n{}",
+        scenario.name(),
+        table(&headers, rows)
+    ))
 }
 
 fn comparison_row(run: &RunReport) -> Vec<String> {
@@ -454,6 +515,8 @@ mod tests {
                 mean_kib: 18 * 1024,
                 samples: 10,
             }),
+            server_cpu_ms_per_order: Some(0.2),
+            inside: None,
             server: None,
             versus: None,
             error: None,

@@ -10,11 +10,13 @@ use anyhow::{Context, bail};
 use recordshop_harness::api::{Api, ClientOptions};
 use recordshop_harness::interrupt;
 use recordshop_harness::postgres::{Admin, DatabaseName, DatabaseUrl, PgBin};
+use recordshop_harness::scrape::Scrape;
 use recordshop_harness::server::{Launch, Program, Server};
 use recordshop_harness::signing::SigningKey;
 use recordshop_postgres::ConcurrencyStrategy;
 
 use crate::check;
+use crate::inside::Inside;
 use crate::load::{self, Live, RunLog};
 use crate::pgbench::{self, Bench};
 use crate::prep;
@@ -33,6 +35,11 @@ pub struct Settings {
     pub keep: bool,
     /// `None` skips the pgbench ceilings.
     pub pgbench_duration: Option<Duration>,
+    /// Measure what metrics and traces cost (see `overhead.rs`).
+    pub overhead: bool,
+    pub overhead_settings: crate::overhead::Settings,
+    /// Time the sales report over this many orders (see `sales_timing.rs`).
+    pub sales_report: Option<i64>,
     pub server_env: Vec<(String, String)>,
     pub ready_timeout: Duration,
     pub command: Vec<String>,
@@ -76,6 +83,8 @@ pub async fn run(settings: Settings, admin_url: DatabaseUrl) -> anyhow::Result<b
         plans: Vec::new(),
         ceilings: Vec::new(),
         runs: Vec::new(),
+        overhead: Vec::new(),
+        sales_report: None,
     };
     let results = settings.out.join("results.json");
     println!(
@@ -113,13 +122,45 @@ pub async fn run(settings: Settings, admin_url: DatabaseUrl) -> anyhow::Result<b
             if interrupt::interrupted() {
                 break;
             }
-            let run = run_one(&lab, &plan, strategy, &experiment.ceilings).await;
+            let run = run_one(
+                &lab,
+                &plan,
+                strategy,
+                &experiment.ceilings,
+                &Observability::Metrics,
+            )
+            .await;
             println!("\n{}", report::summary_text(&run));
             experiment.runs.push(run);
             report::write_json(&results, &experiment)?;
         }
         experiment.plans.push(plan);
         println!("{}", report::comparison_table(scenario, &experiment.runs));
+        if let Some(inside) = report::inside_table(scenario, &experiment.runs) {
+            println!("{inside}");
+        }
+    }
+    if settings.overhead && !interrupt::interrupted() {
+        experiment.overhead =
+            crate::overhead::measure(&lab, &settings.sizing, &settings.overhead_settings).await?;
+        println!("\n{}", crate::overhead::text(&experiment.overhead));
+        report::write_json(&results, &experiment)?;
+    }
+    if let Some(orders) = settings.sales_report
+        && !interrupt::interrupted()
+    {
+        println!("\n=== sales report over {orders} orders ===");
+        let timing = crate::sales_timing::measure(
+            &lab.admin,
+            &settings.server_bin,
+            &lab.tag,
+            orders,
+            settings.keep,
+        )
+        .await?;
+        println!("{}", crate::sales_timing::text(&timing));
+        experiment.sales_report = Some(timing);
+        report::write_json(&results, &experiment)?;
     }
     experiment.finished_at = Some(now());
     report::write_json(&results, &experiment)?;
@@ -132,11 +173,15 @@ pub async fn run(settings: Settings, admin_url: DatabaseUrl) -> anyhow::Result<b
         println!("interrupted: the results above are partial");
         return Ok(false);
     }
-    Ok(experiment.runs.iter().all(RunReport::passed))
+    Ok(experiment.runs.iter().all(RunReport::passed)
+        && experiment
+            .overhead
+            .iter()
+            .all(|pair| pair.runs.iter().all(RunReport::passed)))
 }
 
 /// What every run of one experiment shares.
-struct Lab {
+pub(crate) struct Lab {
     /// Makes and drops each run's database.
     admin: Admin,
     /// pgbench, for the ceilings.
@@ -188,13 +233,47 @@ async fn ceilings(lab: &Lab, plan: &Plan, duration: Duration) -> Vec<pgbench::Ce
     }
 }
 
+/// What a run's server reports about itself.
+#[derive(Clone, Debug)]
+pub enum Observability {
+    /// Neither metrics nor traces: the server as the tests run it.
+    Off,
+    /// `/metrics`, scraped around the load for [`Inside`]: every run of the
+    /// comparison, as a shop would run it.
+    Metrics,
+    /// Metrics, and traces exported to `endpoint` with this share of them
+    /// kept (`parentbased_traceidratio`).
+    Traced { endpoint: String, sampled: f64 },
+}
+
+impl Observability {
+    /// How it reads in reports.
+    pub fn label(&self) -> String {
+        match self {
+            Self::Off => "off".to_owned(),
+            Self::Metrics => "metrics".to_owned(),
+            Self::Traced { sampled, .. } => format!("metrics+traces {}%", sampled * 100.0),
+        }
+    }
+
+    /// How it reads in a database name.
+    fn tag(&self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Metrics => "metrics",
+            Self::Traced { .. } => "traced",
+        }
+    }
+}
+
 /// One scenario under one strategy, on a database of its own. Never fails:
 /// what went wrong is part of the report.
-async fn run_one(
+pub(crate) async fn run_one(
     lab: &Lab,
     plan: &Plan,
     strategy: ConcurrencyStrategy,
     ceilings: &[pgbench::Ceiling],
+    observability: &Observability,
 ) -> RunReport {
     let mut report = RunReport {
         scenario: plan.scenario,
@@ -206,6 +285,8 @@ async fn run_one(
         summary: None,
         check: None,
         memory: None,
+        server_cpu_ms_per_order: None,
+        inside: None,
         server: None,
         versus: None,
         error: None,
@@ -213,15 +294,28 @@ async fn run_one(
     let progress = RunProgress::new(format!("{} · {strategy}", plan.scenario.name()));
     progress.phase("creating the database");
     let created = async {
-        let name =
-            DatabaseName::scratch("exp", &[plan.scenario.name(), strategy.as_str()], &lab.tag)?;
+        let name = DatabaseName::scratch(
+            "exp",
+            &[plan.scenario.name(), strategy.as_str(), observability.tag()],
+            &lab.tag,
+        )?;
         let url = lab.admin.create(&name).await?;
         anyhow::Ok((name, url))
     };
     match created.await {
         Ok((name, url)) => {
             report.database = name.to_string();
-            if let Err(error) = exercise(lab, plan, strategy, &url, &progress, &mut report).await {
+            let exercised = exercise(
+                lab,
+                plan,
+                strategy,
+                observability,
+                &url,
+                &progress,
+                &mut report,
+            )
+            .await;
+            if let Err(error) = exercised {
                 report.error = Some(format!("{error:#}"));
             }
             if !lab.settings.keep {
@@ -244,6 +338,7 @@ async fn exercise(
     lab: &Lab,
     plan: &Plan,
     strategy: ConcurrencyStrategy,
+    observability: &Observability,
     database: &DatabaseUrl,
     progress: &RunProgress,
     report: &mut RunReport,
@@ -256,6 +351,17 @@ async fn exercise(
     )?
     .strategy(strategy)
     .log_to(&log);
+    match observability {
+        Observability::Off => {}
+        Observability::Metrics => launch = launch.with_metrics()?,
+        Observability::Traced { endpoint, sampled } => {
+            launch = launch
+                .with_metrics()?
+                .setting("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)?
+                .setting("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")?
+                .setting("OTEL_TRACES_SAMPLER_ARG", &sampled.to_string())?;
+        }
+    }
     for (name, value) in &lab.settings.server_env {
         launch = launch.setting(name, value)?;
     }
@@ -268,8 +374,9 @@ async fn exercise(
         request_timeout: Duration::from_secs(30),
     };
     let api = Api::new(&launch.base_url(), options)?.with_token(&lab.token)?;
+    let metrics = launch.metrics_url();
     let served = tokio::select! {
-        served = serve(lab, plan, &mut server, &api, progress, report) => served,
+        served = serve(lab, plan, &mut server, &api, metrics.as_deref(), progress, report) => served,
         () = interrupt::wait() => Err(anyhow::anyhow!("interrupted")),
     };
     progress.spin();
@@ -289,6 +396,7 @@ async fn serve(
     plan: &Plan,
     server: &mut Server,
     api: &Api,
+    metrics: Option<&str>,
     progress: &RunProgress,
     report: &mut RunReport,
 ) -> anyhow::Result<RunLog> {
@@ -300,15 +408,31 @@ async fn serve(
         plan.discs, plan.customers
     ));
     let prepared = prep::prepare(api, plan, &lab.tag).await?;
+    let before = match metrics {
+        Some(url) => Some(Scrape::fetch(url).await?),
+        None => None,
+    };
     let live = Arc::new(Live::default());
     let memory = server.sample_memory(MEMORY_EVERY);
+    let cpu_before = server.cpu_seconds();
     let ticker = progress.load(plan.duration, Arc::clone(&live));
     let seed = fastrand::u64(..);
     let log = load::drive(api, plan, &prepared, &live, seed).await;
     drop(ticker);
+    let cpu_used = cpu_before
+        .zip(server.cpu_seconds())
+        .map(|(before, after)| after - before);
     report.memory = Some(memory.finish());
+    if let (Some(url), Some(before)) = (metrics, &before) {
+        let after = Scrape::fetch(url).await?;
+        report.inside = Some(Inside::between(before, &after, report.strategy));
+    }
     let log = log?;
-    report.summary = Some(stats::summarize(&log));
+    let summary = stats::summarize(&log);
+    report.server_cpu_ms_per_order = cpu_used
+        .filter(|_| summary.orders > 0)
+        .map(|seconds| seconds * 1e3 / summary.orders as f64);
+    report.summary = Some(summary);
     Ok(log)
 }
 

@@ -30,6 +30,8 @@ pub struct ReceivedSpan {
     pub attributes: BTreeMap<String, String>,
     /// `service.name` of the resource that sent it.
     pub service: String,
+    /// The spans it links to (a batch's callers), as `(trace id, span id)`.
+    pub links: Vec<(String, String)>,
 }
 
 type Received = Arc<Mutex<Vec<ReceivedSpan>>>;
@@ -164,6 +166,11 @@ async fn export(spans: web::Data<Received>, body: web::Bytes) -> HttpResponse {
                     name: span.name,
                     attributes: attributes(&span.attributes),
                     service: service.clone(),
+                    links: span
+                        .links
+                        .iter()
+                        .map(|link| (hex(&link.trace_id), hex(&link.span_id)))
+                        .collect(),
                 });
             }
         }

@@ -158,6 +158,26 @@ pub fn is_alive(pid: u32) -> bool {
     }
 }
 
+/// CPU time a process has used so far, all its threads, user and system:
+/// fields 14 and 15 of `/proc/<pid>/stat`, in the kernel's fixed 100 ticks
+/// a second. `None` once it is gone.
+#[must_use]
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    cpu_seconds_in(&stat)
+}
+
+fn cpu_seconds_in(stat: &str) -> Option<f64> {
+    /// `USER_HZ`, the unit of `/proc` times on every Linux architecture.
+    const TICKS_PER_SECOND: f64 = 100.0;
+    // The command name, field 2, is in parentheses and may hold spaces.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_name.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some((user + system) as f64 / TICKS_PER_SECOND)
+}
+
 /// The last `lines` lines of the file at `path` (empty when unreadable):
 /// what a failure message shows of a log.
 #[must_use]
@@ -218,6 +238,14 @@ pub async fn wait_until_async<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_time_is_user_plus_system_ticks() {
+        let stat = "4242 (record shop) S 1 4242 4242 0 -1 4194304 900 0 0 0 1250 375 0 0 20 0 9 0";
+        assert_eq!(cpu_seconds_in(stat), Some(16.25));
+        assert_eq!(cpu_seconds_in("garbage"), None);
+        assert!(cpu_seconds(std::process::id()).is_some());
+    }
 
     #[test]
     fn exit_codes_follow_the_shell_convention() {

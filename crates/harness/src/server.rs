@@ -621,6 +621,12 @@ impl Server {
         process::wait(&mut self.child, INTERRUPT_GRACE)
     }
 
+    /// CPU time the server has used so far (see [`process::cpu_seconds`]).
+    #[must_use]
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        process::cpu_seconds(self.pid())
+    }
+
     /// Samples its resident memory every `every` until the sampler is
     /// finished.
     #[must_use]

@@ -40,7 +40,7 @@ struct Live {
     status: &'static str,
     /// The concurrency strategy purchases use (`CONCURRENCY_STRATEGY`).
     #[schema(example = "pessimistic")]
-    strategy: String,
+    strategy: &'static str,
     /// `enabled`, or `disabled` when the server runs with
     /// `AUTH_DISABLED=true` and treats every caller as staff.
     #[schema(example = "enabled")]
@@ -83,7 +83,7 @@ concurrency strategy purchases use and whether authentication is enabled.",
 async fn live(state: web::Data<AppState>) -> web::Json<Live> {
     web::Json(Live {
         status: "ok",
-        strategy: state.strategy.clone(),
+        strategy: state.strategy,
         auth: if state.authenticator.is_enabled() {
             AuthStatus::Enabled
         } else {

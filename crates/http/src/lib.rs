@@ -49,7 +49,7 @@ mod reports;
 mod request_id;
 mod serving;
 mod state;
-mod telemetry;
+pub mod telemetry;
 mod validation;
 
 use actix_web::body::MessageBody;

@@ -42,19 +42,21 @@ pub async fn middleware(
     // Route and id are known once routing has run; see the module's docs.
     // The `otel.*` and `http.*` fields name the span as OpenTelemetry does
     // when traces are exported (see `telemetry.rs`).
-    let span = tracing::info_span!(
-        "request",
-        request_id = id.to_str().unwrap_or_default(),
-        method = %request.method(),
-        route = tracing::field::Empty,
-        id = tracing::field::Empty,
-        caller = tracing::field::Empty,
-        otel.kind = "server",
-        http.request.method = method,
-        http.route = tracing::field::Empty,
-        http.response.status_code = tracing::field::Empty,
-    );
-    telemetry::continue_trace(&span, request.headers());
+    let span = telemetry::request_span(request.headers(), || {
+        tracing::info_span!(
+            "request",
+            request_id = id.to_str().unwrap_or_default(),
+            method = %request.method(),
+            route = tracing::field::Empty,
+            id = tracing::field::Empty,
+            caller = tracing::field::Empty,
+            trace.entry = tracing::field::Empty,
+            otel.kind = "server",
+            http.request.method = method,
+            http.route = tracing::field::Empty,
+            http.response.status_code = tracing::field::Empty,
+        )
+    });
     let started = Instant::now();
     // Handler and extractor errors are responses by the time they get here;
     // an `Err` would mean a failing inner middleware, and there is none. The
@@ -71,13 +73,13 @@ pub async fn middleware(
     response.headers_mut().insert(REQUEST_ID_HEADER, id);
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
-    telemetry::rename(&span, format!("{method} {route}"));
+    telemetry::rename(&span, || format!("{method} {route}"));
     span.record("http.response.status_code", status);
     metrics::counter!(
         "recordshop_http_requests_total",
         "method" => method,
         "route" => route.clone(),
-        "status" => status.to_string(),
+        "status" => status_label(status),
     )
     .increment(1);
     metrics::histogram!(
@@ -90,6 +92,39 @@ pub async fn middleware(
     let latency_ms = (elapsed.as_secs_f64() * 1e6).round() / 1e3;
     span.in_scope(|| tracing::info!(status, latency_ms, "request handled"));
     Ok(response)
+}
+
+/// The status as a label: the codes this service answers with as static
+/// text (a request's label would otherwise be a fresh string), any other
+/// as its digits.
+fn status_label(status: u16) -> metrics::SharedString {
+    let known = match status {
+        200 => "200",
+        201 => "201",
+        202 => "202",
+        204 => "204",
+        304 => "304",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        405 => "405",
+        406 => "406",
+        408 => "408",
+        409 => "409",
+        411 => "411",
+        413 => "413",
+        414 => "414",
+        415 => "415",
+        422 => "422",
+        429 => "429",
+        431 => "431",
+        500 => "500",
+        503 => "503",
+        504 => "504",
+        _ => return status.to_string().into(),
+    };
+    metrics::SharedString::const_str(known)
 }
 
 /// The method as a label: the standard ones by name, anything else (a
@@ -153,6 +188,13 @@ fn client_id(request: &ServiceRequest) -> Option<HeaderValue> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_labels_are_the_digits() {
+        for status in [200, 201, 304, 415, 503, 299, 599] {
+            assert_eq!(status_label(status).as_ref(), status.to_string());
+        }
+    }
     use actix_web::test::TestRequest;
 
     fn id_of(header: &[u8]) -> Option<HeaderValue> {

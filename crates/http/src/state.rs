@@ -20,8 +20,9 @@ pub struct AppState {
     pub orders: PurchaseOrderService,
     /// Readiness of the store behind the services.
     pub health: Arc<dyn StoreHealth>,
-    /// Name of the store's concurrency strategy, reported by `GET /health`.
-    pub strategy: String,
+    /// Name of the store's concurrency strategy, reported by `GET /health`
+    /// and as a metrics label (static: a label copied per purchase costs).
+    pub strategy: &'static str,
     /// How callers prove who they are; `GET /health` reports whether it is
     /// enabled.
     pub authenticator: Authenticator,

@@ -31,6 +31,9 @@ const SECONDS: &[f64] = &[
 /// Purchases in a batch: up to `BATCH_MAX_SIZE`'s default and past it.
 const BATCH_SIZES: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
 
+/// How often histogram samples are folded into buckets.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The process's one recorder; the first server to serve metrics installs
 /// it (tests start several in one process).
 static RECORDER: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -56,7 +59,20 @@ fn recorder() -> anyhow::Result<&'static PrometheusHandle> {
     ] {
         metrics::counter!(counter).absolute(0);
     }
-    Ok(RECORDER.get_or_init(|| handle))
+    let handle = RECORDER.get_or_init(|| handle);
+    // Histograms keep their raw samples until upkeep folds them into
+    // buckets; without it a server nobody scrapes would grow by every
+    // request it answers.
+    std::thread::Builder::new()
+        .name("metrics-upkeep".to_owned())
+        .spawn(|| {
+            loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                handle.run_upkeep();
+            }
+        })
+        .context("starting the metrics upkeep thread")?;
+    Ok(handle)
 }
 
 /// What every family measures, for the `# HELP` lines.

@@ -267,7 +267,7 @@ pub fn app_state(pool: Pool, config: &Config) -> AppState {
         customers: CustomerService::new(Arc::new(customers)),
         orders: PurchaseOrderService::new(Arc::new(orders), config.retry),
         health: Arc::new(PgStoreHealth::new(pool)),
-        strategy: config.strategy.to_string(),
+        strategy: config.strategy.as_str(),
         authenticator: config.auth.clone(),
     }
 }

@@ -32,6 +32,8 @@ const SECRET_FILE: &str = "jwt-secret";
 /// How long the server may take to answer once started; the build is done
 /// by then (`migrate` ran the same binary).
 const READY_WITHIN: Duration = Duration::from_secs(60);
+/// Where `cargo xtask run` serves metrics unless told otherwise.
+const METRICS_PORT: u16 = 9464;
 /// The lifetime of the printed tokens: a working day.
 const TOKEN_TTL: Duration = Duration::from_secs(12 * 3600);
 
@@ -176,15 +178,36 @@ fn launch(root: &Path, url: &DatabaseUrl, key: SigningKey) -> anyhow::Result<Lau
     let program = Program::CargoRelease {
         root: root.to_path_buf(),
     };
-    Ok(Launch::new(program, url.clone(), key)?
+    Launch::new(program, url.clone(), key)?
         .listen(&host, port)
         .inherit_shell_settings()
-        .in_terminal_group())
+        .in_terminal_group()
+        .setting("METRICS_ADDR", &metrics_address()?)
+}
+
+/// Metrics are on for a person trying the service: on 9464, the port
+/// Prometheus exporters of OpenTelemetry use, or another free one when an
+/// earlier run holds it. The shell's `METRICS_ADDR` wins, and an empty one
+/// turns them off.
+fn metrics_address() -> anyhow::Result<String> {
+    if let Ok(address) = env::var("METRICS_ADDR") {
+        return Ok(address);
+    }
+    let port = if net::port_is_free(METRICS_PORT) {
+        METRICS_PORT
+    } else {
+        net::free_port()?
+    };
+    Ok(format!("127.0.0.1:{port}"))
 }
 
 fn serve(launch: &Launch, local_cluster: bool) -> anyhow::Result<ExitCode> {
     let base = launch.base_url();
     say!("serving on {base} (database {})", launch.database());
+    match launch.metrics_url() {
+        Some(metrics) => say!("metrics on {metrics} (README, \"Watching it\")"),
+        None => say!("metrics are off (METRICS_ADDR is empty)"),
+    }
     let mut server = launch.start()?;
     match server.wait_ready(READY_WITHIN) {
         Ok(_) => announce(launch, &base),

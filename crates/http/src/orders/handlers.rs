@@ -117,7 +117,7 @@ pub(super) async fn place(
     idempotency::observe("purchase_order", &placed);
     metrics::counter!(
         "recordshop_purchases_total",
-        "strategy" => state.strategy.clone(),
+        "strategy" => state.strategy,
         "outcome" => purchase_outcome(&placed),
     )
     .increment(1);

@@ -24,7 +24,7 @@ fn state() -> AppState {
             RetryPolicy::NEVER,
         ),
         health: Arc::new(MockStoreHealth::new()),
-        strategy: "pessimistic".to_owned(),
+        strategy: "pessimistic",
         authenticator: authenticator(),
     }
 }

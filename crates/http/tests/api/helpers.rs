@@ -166,7 +166,7 @@ impl TestApp {
                 RetryPolicy::default(),
             ),
             health: Arc::new(PgStoreHealth::new(pool)),
-            strategy: strategy.to_string(),
+            strategy: strategy.as_str(),
             authenticator,
         };
         Self { _db: db, state }

@@ -41,7 +41,7 @@ impl Mocks {
             customers: CustomerService::new(Arc::new(self.customers)),
             orders: PurchaseOrderService::new(Arc::new(self.orders), RetryPolicy::NEVER),
             health: Arc::new(self.health),
-            strategy: "optimistic".to_owned(),
+            strategy: "optimistic",
             authenticator: authenticator(),
         }
     }

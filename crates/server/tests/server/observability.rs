@@ -22,6 +22,7 @@ struct Running {
     launch: Launch,
     server: Server,
     api: Api,
+    token: String,
 }
 
 async fn start(strategy: ConcurrencyStrategy, settings: &[(&str, &str)]) -> Running {
@@ -53,6 +54,7 @@ async fn start(strategy: ConcurrencyStrategy, settings: &[(&str, &str)]) -> Runn
         launch,
         server,
         api,
+        token,
     }
 }
 
@@ -417,6 +419,192 @@ async fn traces_follow_a_request_from_the_callers_span_to_its_sql() {
         for value in span.attributes.values() {
             assert!(!value.contains(&stocked.to_string()) || span.name != "select_disc");
         }
+    }
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_sampled_out_trace_creates_no_span_and_a_callers_decision_is_followed() {
+    let receiver = Receiver::start().unwrap();
+    let running = start(
+        ConcurrencyStrategy::Pessimistic,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+            ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0"),
+        ],
+    )
+    .await;
+    let stocked = disc(&running.api, 3).await;
+    let url = format!("{}/discs/{stocked}", running.launch.base_url());
+    let client = reqwest::Client::new();
+    let declined = "0af7651916cd43dd8448eb211c80319c";
+    let kept = "4bf92f3577b34da6a3ce929d0e0e4736";
+    for traceparent in [None, Some(format!("00-{declined}-b7ad6b7169203331-00"))] {
+        let mut request = client.get(&url);
+        if let Some(traceparent) = traceparent {
+            request = request.header("traceparent", traceparent);
+        }
+        assert_eq!(request.send().await.unwrap().status(), 200);
+    }
+    let response = client
+        .get(&url)
+        .header("traceparent", format!("00-{kept}-00f067aa0ba902b7-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let spans = receiver
+        .wait_for(Duration::from_secs(15), |spans| {
+            spans
+                .iter()
+                .any(|s| s.trace_id == kept && s.name == "select_disc")
+        })
+        .await;
+    let names: Vec<&str> = spans
+        .iter()
+        .filter(|s| s.trace_id == kept)
+        .map(|s| s.name.as_str())
+        .collect();
+    for expected in ["GET /discs/{id}", "get_disc", "discs.get", "select_disc"] {
+        assert!(
+            names.contains(&expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+    // Neither the unsampled request, nor the caller's declined trace, nor
+    // anything in the background (the creation above, the pool) left a
+    // span: none was created below an unkept root.
+    let strays: Vec<(&str, &str)> = spans
+        .iter()
+        .filter(|s| s.trace_id != kept)
+        .map(|s| (s.trace_id.as_str(), s.name.as_str()))
+        .collect();
+    assert!(strays.is_empty(), "{strays:?}");
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn below_a_trace_not_kept_no_span_starts_a_trace_of_its_own() {
+    // Every trace is kept (the default sampler) but the caller's: the
+    // spans below its request must not become roots of traces of their own.
+    let receiver = Receiver::start().unwrap();
+    let running = start(
+        ConcurrencyStrategy::Pessimistic,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ],
+    )
+    .await;
+    let stocked = disc(&running.api, 3).await;
+    let url = format!("{}/discs/{stocked}", running.launch.base_url());
+    let client = reqwest::Client::new();
+    let declined = "0af7651916cd43dd8448eb211c80319c";
+    let response = client
+        .get(&url)
+        .header("traceparent", format!("00-{declined}-b7ad6b7169203331-00"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // A kept request afterwards: once it is in, the declined one's would be.
+    assert_eq!(client.get(&url).send().await.unwrap().status(), 200);
+    let spans = receiver
+        .wait_for(Duration::from_secs(15), |spans| {
+            spans.iter().any(|s| s.name == "GET /discs/{id}")
+        })
+        .await;
+    let reads: Vec<(&str, &str)> = spans
+        .iter()
+        .filter(|s| {
+            ["GET /discs/{id}", "get_disc", "discs.get", "select_disc"].contains(&s.name.as_str())
+        })
+        .map(|s| (s.trace_id.as_str(), s.name.as_str()))
+        .collect();
+    assert!(
+        reads.iter().all(|(trace, _)| *trace != declined),
+        "{reads:?}"
+    );
+    let traces: std::collections::BTreeSet<&str> = reads.iter().map(|(trace, _)| *trace).collect();
+    assert_eq!(traces.len(), 1, "one read, one trace: {reads:?}");
+    assert_eq!(reads.len(), 4, "{reads:?}");
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_batch_is_a_trace_of_its_own_linked_to_each_callers() {
+    let receiver = Receiver::start().unwrap();
+    let running = start(
+        ConcurrencyStrategy::Batched,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ],
+    )
+    .await;
+    let stocked = disc(&running.api, 10).await;
+    let buyer = customer(&running.api, "batch-trace").await;
+    let callers = [
+        "11111111111111111111111111111111",
+        "22222222222222222222222222222222",
+        "33333333333333333333333333333333",
+    ];
+    let client = reqwest::Client::new();
+    let url = format!("{}/purchase-orders", running.launch.base_url());
+    let sent = callers.map(|trace| {
+        client
+            .post(&url)
+            .bearer_auth(&running.token)
+            .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
+            .json(&serde_json::json!({"customer_id": buyer, "disc_id": stocked, "quantity": 1}))
+            .send()
+    });
+    for response in futures_util::future::join_all(sent).await {
+        assert_eq!(response.unwrap().status(), 201);
+    }
+    let spans = receiver
+        .wait_for(Duration::from_secs(15), |spans| {
+            let batched: i64 = spans
+                .iter()
+                .filter(|s| s.name == "batch")
+                .filter_map(|s| s.attributes.get("size")?.parse::<i64>().ok())
+                .sum();
+            batched == 3
+                && callers.iter().all(|trace| {
+                    spans
+                        .iter()
+                        .any(|s| s.trace_id == *trace && s.name.starts_with("POST"))
+                })
+        })
+        .await;
+    let batches: Vec<&ReceivedSpan> = spans.iter().filter(|s| s.name == "batch").collect();
+    for batch in &batches {
+        assert!(
+            batch.parent_span_id.is_empty(),
+            "a batch starts its own trace: {batch:?}"
+        );
+        assert!(!callers.contains(&batch.trace_id.as_str()), "{batch:?}");
+        assert_eq!(batch.attributes["disc_id"], stocked.to_string());
+        assert!(batch.attributes.contains_key("confirmed"), "{batch:?}");
+        // Each link names a span of a caller's trace that was received.
+        for (trace, span) in &batch.links {
+            assert!(
+                spans
+                    .iter()
+                    .any(|s| s.trace_id == *trace && s.span_id == *span),
+                "link to an unknown span {trace}/{span}"
+            );
+        }
+    }
+    for trace in callers {
+        assert!(
+            batches
+                .iter()
+                .any(|b| b.links.iter().any(|(linked, _)| linked == trace)),
+            "no batch links to the caller's trace {trace}: {batches:#?}"
+        );
     }
     running.stop().await;
 }

@@ -118,6 +118,7 @@ impl Batcher {
                 key,
                 reply,
                 queued_at: std::time::Instant::now(),
+                caller: tracing::Span::current(),
             },
         );
         answer.await.unwrap_or_else(|_| {

@@ -24,6 +24,9 @@ pub(super) struct Purchase {
     pub(super) reply: oneshot::Sender<Outcome>,
     /// When it was queued, for the time it waited for its batch.
     pub(super) queued_at: std::time::Instant,
+    /// The caller's span, which the batch's span follows from: a trace
+    /// holding both links them.
+    pub(super) caller: tracing::Span,
 }
 
 impl Purchase {

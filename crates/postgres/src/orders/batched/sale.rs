@@ -94,13 +94,21 @@ impl Runner for Sale {
             metrics::histogram!("recordshop_batch_queue_seconds")
                 .record(purchase.queued_at.elapsed());
         }
+        // A batch starts work of its own for many callers: an entry point
+        // of traces (`trace.entry`, see `recordshop_http::telemetry::sampling`) that
+        // follows from each caller's span.
         let span = tracing::info_span!(
             "batch",
+            trace.entry = tracing::field::Empty,
+            otel.kind = "consumer",
             %disc_id,
             size = batch.len(),
             confirmed = tracing::field::Empty,
             refused = tracing::field::Empty,
         );
+        for purchase in &batch {
+            span.follows_from(&purchase.caller);
+        }
         self.run_batch(disc_id, batch).instrument(span).await;
     }
 }
