@@ -107,6 +107,11 @@ struct Args {
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=20))]
     overhead_rounds: u16,
 
+    /// Load duration of each `--overhead` run, e.g. `30s` [default: the
+    /// scenarios' duration].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    overhead_duration: Option<Duration>,
+
     /// Share of traces kept on the side of `--overhead` that the 3% target
     /// applies to (OTEL_TRACES_SAMPLER_ARG).
     #[arg(long, default_value_t = 0.01, value_parser = parse_share)]
@@ -216,6 +221,7 @@ fn settings(args: Args) -> run::Settings {
         overhead_settings: crate::overhead::Settings {
             rounds: usize::from(args.overhead_rounds),
             sampled: args.overhead_sampling,
+            duration: args.overhead_duration,
         },
         sales_report: args.sales_report,
         server_env: args.server_env,

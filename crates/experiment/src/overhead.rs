@@ -33,6 +33,8 @@ pub struct Settings {
     pub rounds: usize,
     /// Share of traces kept on the side the target applies to.
     pub sampled: f64,
+    /// Load duration of each run [default: the scenarios'].
+    pub duration: Option<std::time::Duration>,
 }
 
 /// One side of the comparison over its rounds.
@@ -83,7 +85,10 @@ pub async fn measure(
     ];
     let mut measured = Vec::new();
     for (scenario, strategy) in PAIRS {
-        let plan = Plan::new(scenario, sizing);
+        let mut plan = Plan::new(scenario, sizing);
+        if let Some(duration) = settings.duration {
+            plan.duration = duration;
+        }
         println!(
             "\n=== overhead · {} · {strategy}: {} sides alternated, {} rounds ===",
             scenario.name(),
