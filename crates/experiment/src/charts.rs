@@ -60,6 +60,24 @@ pub fn draw_all(dir: &Path, experiment: &Experiment) -> anyhow::Result<Vec<PathB
             written.push(inside);
         }
     }
+    for scenario in crate::curve::SCENARIOS {
+        if experiment.curve.iter().any(|p| p.scenario == scenario) {
+            let path = dir.join(format!("curve-{}.svg", scenario.name()));
+            draw_panels(
+                &path,
+                &curve_panels(scenario, &experiment.curve, &experiment.strategies),
+            )?;
+            written.push(path);
+        }
+    }
+    if experiment.floods.iter().any(|f| f.outcome.is_some()) {
+        let path = dir.join("timeline-flood.svg");
+        draw_panels(
+            &path,
+            &flood_panels(&experiment.floods, &experiment.strategies),
+        )?;
+        written.push(path);
+    }
     Ok(written)
 }
 
@@ -398,6 +416,186 @@ fn draw_timeline(
     Ok(())
 }
 
+/// Two stacked line panels over one x axis.
+struct Panels {
+    x_desc: String,
+    /// Where the x axis runs, and how a tick reads.
+    x_range: std::ops::Range<f64>,
+    x_label: fn(&f64) -> String,
+    upper: (String, String),
+    lower: (String, String),
+    lines: Vec<Line>,
+}
+
+/// One series in both panels.
+struct Line {
+    name: String,
+    color: RGBColor,
+    upper: Vec<(f64, f64)>,
+    lower: Vec<(f64, f64)>,
+}
+
+/// Which of a line's two series a panel draws.
+type PointsOf = fn(&Line) -> &[(f64, f64)];
+
+fn draw_panels(path: &Path, panels: &Panels) -> anyhow::Result<()> {
+    let root = SVGBackend::new(path, (960, 720)).into_drawing_area();
+    root.fill(&WHITE).map_err(plot_error)?;
+    let (upper, lower) = root.split_vertically(360);
+    let halves: [(_, _, PointsOf); 2] = [
+        (&upper, &panels.upper, |line| &line.upper),
+        (&lower, &panels.lower, |line| &line.lower),
+    ];
+    for (area, (title, y_desc), points_of) in halves {
+        let top = panels
+            .lines
+            .iter()
+            .flat_map(|line| points_of(line).iter().map(|(_, y)| *y))
+            .fold(0.0_f64, f64::max);
+        let mut chart = ChartBuilder::on(area)
+            .caption(title, (FONT, 20))
+            .margin(14)
+            .x_label_area_size(32)
+            .y_label_area_size(72)
+            .build_cartesian_2d(
+                panels.x_range.clone(),
+                0.0..if top > 0.0 { top * 1.3 } else { 1.0 },
+            )
+            .map_err(plot_error)?;
+        let y_format = axis_format(top);
+        chart
+            .configure_mesh()
+            .max_light_lines(1)
+            .y_label_formatter(&y_format)
+            .x_label_formatter(&panels.x_label)
+            .x_desc(panels.x_desc.as_str())
+            .y_desc(y_desc.as_str())
+            .label_style((FONT, 13))
+            .draw()
+            .map_err(plot_error)?;
+        for line in &panels.lines {
+            let color = line.color;
+            chart
+                .draw_series(LineSeries::new(
+                    points_of(line).iter().copied(),
+                    color.stroke_width(2),
+                ))
+                .map_err(plot_error)?
+                .label(line.name.as_str())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_series(
+                    points_of(line)
+                        .iter()
+                        .map(|&point| Circle::new(point, 3, color.filled())),
+                )
+                .map_err(plot_error)?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.4))
+            .label_font((FONT, 13))
+            .draw()
+            .map_err(plot_error)?;
+    }
+    root.present().map_err(plot_error)?;
+    Ok(())
+}
+
+/// Throughput and p99 against clients, one line per strategy; clients on
+/// a log scale (the points are 16, 64, 256, 1,024).
+fn curve_panels(
+    scenario: Scenario,
+    points: &[RunReport],
+    strategies: &[ConcurrencyStrategy],
+) -> Panels {
+    let lines = strategies
+        .iter()
+        .enumerate()
+        .map(|(i, strategy)| {
+            let mine: Vec<(f64, &crate::stats::Summary)> = points
+                .iter()
+                .filter(|p| p.scenario == scenario && p.strategy == *strategy)
+                .filter_map(|p| Some(((p.clients as f64).log2(), p.summary.as_ref()?)))
+                .collect();
+            Line {
+                name: strategy.to_string(),
+                color: color(i),
+                upper: mine.iter().map(|(x, s)| (*x, s.orders_per_s)).collect(),
+                lower: mine
+                    .iter()
+                    .filter_map(|(x, s)| Some((*x, s.latency.as_ref()?.p99_ms)))
+                    .collect(),
+            }
+        })
+        .collect();
+    Panels {
+        x_desc: "closed-loop clients (log scale)".to_owned(),
+        x_range: 3.5..10.5,
+        x_label: |x| format!("{:.0}", x.exp2()),
+        upper: (
+            format!("orders/s by clients, {}", scenario.name()),
+            "orders/s".to_owned(),
+        ),
+        lower: (
+            format!("p99 response time by clients, {}", scenario.name()),
+            "p99 ms".to_owned(),
+        ),
+        lines,
+    }
+}
+
+/// Units sold and refusals per 50 ms of the flood, one line per strategy.
+fn flood_panels(
+    reports: &[crate::flood::FloodReport],
+    strategies: &[ConcurrencyStrategy],
+) -> Panels {
+    let lines = reports
+        .iter()
+        .filter_map(|report| {
+            let outcome = report.outcome.as_ref()?;
+            let index = strategies.iter().position(|s| *s == report.strategy)?;
+            let at = |b: &crate::flood::FloodBucket| b.start_ms as f64 / 1e3;
+            Some(Line {
+                name: report.strategy.to_string(),
+                color: color(index),
+                upper: outcome
+                    .timeline
+                    .iter()
+                    .map(|b| (at(b), b.created as f64))
+                    .collect(),
+                lower: outcome
+                    .timeline
+                    .iter()
+                    .map(|b| (at(b), (b.sold_out + b.shed + b.other) as f64))
+                    .collect(),
+            })
+        })
+        .collect::<Vec<_>>();
+    let end = lines
+        .iter()
+        .flat_map(|line| line.upper.iter().chain(&line.lower).map(|(x, _)| *x))
+        .fold(1.0_f64, f64::max);
+    Panels {
+        x_desc: "seconds from the first buyer".to_owned(),
+        x_range: 0.0..end + 0.05,
+        x_label: |x| format!("{x:.1}"),
+        upper: (
+            "flood: units sold per 50 ms".to_owned(),
+            "201 answers".to_owned(),
+        ),
+        lower: (
+            "flood: refusals per 50 ms (409 sold out, 503, other)".to_owned(),
+            "answers".to_owned(),
+        ),
+        lines,
+    }
+}
+
 /// The buckets that cover a whole second of the run: the last, cut short
 /// by the deadline, would read as a drop in throughput.
 fn full_seconds(timeline: &[Bucket], elapsed_s: f64) -> Vec<&Bucket> {
@@ -514,6 +712,10 @@ mod tests {
             ],
             scenarios: vec![Scenario::Launch, Scenario::Hot, Scenario::Spread],
             plans: Vec::new(),
+            floods: Vec::new(),
+            overloads: Vec::new(),
+            curve: Vec::new(),
+            targets: Vec::new(),
             overhead: Vec::new(),
             sales_report: None,
             ceilings: vec![

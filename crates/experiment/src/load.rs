@@ -122,6 +122,9 @@ pub async fn drive(
     Ok(log)
 }
 
+/// What the server's `Retry-After` says to a purchase it sheds.
+const OVERLOADED_RETRY: Duration = Duration::from_secs(1);
+
 struct ClientLoop {
     id: usize,
     api: Api,
@@ -169,6 +172,13 @@ impl ClientLoop {
             self.count_live(&sample);
             *log.labels.entry(answer.label()).or_default() += 1;
             log.samples.push(sample);
+            if answer.is_overloaded() {
+                // As a buyer's client does when told to come back: the
+                // server sheds what it cannot serve, and a client that
+                // came straight back would only spend the CPU the
+                // admitted purchases need.
+                sleep_until((Instant::now() + OVERLOADED_RETRY).min(deadline)).await;
+            }
         }
         log
     }

@@ -14,9 +14,13 @@
 
 mod charts;
 mod check;
+mod curve;
+mod flood;
 mod inside;
 mod load;
+mod open_loop;
 mod overhead;
+mod overload;
 mod pgbench;
 mod prep;
 mod progress;
@@ -24,7 +28,9 @@ mod report;
 mod run;
 mod sales_timing;
 mod scenario;
+mod session;
 mod stats;
+mod targets;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,16 +69,27 @@ struct Args {
         long,
         value_delimiter = ',',
         value_enum,
-        default_value = "launch,hot,spread,mixed"
+        default_value = "http-ceiling,launch,hot,spread,mixed,read"
     )]
     scenarios: Vec<Scenario>,
+
+    /// Studies to run after the scenarios: `flood` (thousands of buyers
+    /// within a second), `overload` (open loop at multiples of capacity),
+    /// `curve` (hot and spread by clients); `none` for none.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "flood,overload,curve",
+        value_parser = parse_study
+    )]
+    studies: Vec<Option<run::Study>>,
 
     /// Load duration of every scenario, e.g. `60s`, `2m`, `1500ms`
     /// [default: 60s, or 5s with --quick].
     #[arg(long, value_parser = humantime::parse_duration)]
     duration: Option<Duration>,
 
-    /// Clients of the closed-loop and mixed scenarios [default: 32].
+    /// Clients of the closed-loop and mixed scenarios [default: 128].
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=2000))]
     clients: Option<u16>,
 
@@ -197,6 +214,12 @@ fn settings(args: Args) -> run::Settings {
             strategies.push(strategy);
         }
     }
+    let mut studies: Vec<run::Study> = Vec::new();
+    for study in args.studies.into_iter().flatten() {
+        if !studies.contains(&study) {
+            studies.push(study);
+        }
+    }
     let mut scenarios: Vec<Scenario> = Vec::new();
     for scenario in args.scenarios {
         if !scenarios.contains(&scenario) {
@@ -213,6 +236,7 @@ fn settings(args: Args) -> run::Settings {
             .unwrap_or_else(|| recordshop_harness::target_dir().join("release/recordshop")),
         strategies,
         scenarios,
+        studies,
         sizing,
         out,
         keep: args.keep,
@@ -228,6 +252,16 @@ fn settings(args: Args) -> run::Settings {
         ready_timeout: args.ready_timeout,
         command: std::env::args().collect(),
     }
+}
+
+fn parse_study(value: &str) -> anyhow::Result<Option<run::Study>> {
+    use clap::ValueEnum as _;
+    if value == "none" {
+        return Ok(None);
+    }
+    run::Study::from_str(value, true)
+        .map(Some)
+        .map_err(|_| anyhow::anyhow!("{value:?} is not flood, overload, curve or none"))
 }
 
 fn parse_share(value: &str) -> anyhow::Result<f64> {
@@ -299,7 +333,8 @@ mod tests {
                 .unwrap();
         let settings = settings(args);
         assert_eq!(settings.pgbench_duration, Some(QUICK_PGBENCH));
-        assert_eq!(settings.scenarios.len(), 4);
+        assert_eq!(settings.scenarios.len(), 6);
+        assert_eq!(settings.studies.len(), 3);
         assert_eq!(settings.strategies, ConcurrencyStrategy::ALL);
     }
 }

@@ -15,8 +15,9 @@ use recordshop_postgres::ConcurrencyStrategy;
 use serde::Serialize;
 
 use crate::report::RunReport;
-use crate::run::{Lab, Observability, run_one};
+use crate::run::run_one;
 use crate::scenario::{Plan, Scenario, Sizing};
+use crate::session::{Lab, Observability};
 
 /// The loads compared, with the strategy each suits best.
 pub const PAIRS: [(Scenario, ConcurrencyStrategy); 2] = [

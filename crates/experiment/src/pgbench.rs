@@ -24,6 +24,8 @@ pub enum Shape {
     Pessimistic,
     /// (c) Shape (a) over 1,000 discs picked at random.
     SingleStatementSpread,
+    /// (d) A disc page's read: one disc by id, of 1,000.
+    PointSelect,
 }
 
 impl Shape {
@@ -32,6 +34,7 @@ impl Shape {
             Shape::SingleStatement => "single statement",
             Shape::Pessimistic => "pessimistic shape",
             Shape::SingleStatementSpread => "single statement, spread",
+            Shape::PointSelect => "point select",
         }
     }
 
@@ -40,6 +43,7 @@ impl Shape {
             Shape::SingleStatement => "single-statement",
             Shape::Pessimistic => "pessimistic-shape",
             Shape::SingleStatementSpread => "single-statement-spread",
+            Shape::PointSelect => "point-select",
         }
     }
 }
@@ -50,7 +54,8 @@ pub fn shapes_for(scenario: Scenario) -> &'static [Shape] {
     match scenario {
         Scenario::Hot => &[Shape::SingleStatement, Shape::Pessimistic],
         Scenario::Spread => &[Shape::SingleStatementSpread],
-        Scenario::Launch | Scenario::Mixed => &[],
+        Scenario::Read => &[Shape::PointSelect],
+        Scenario::Launch | Scenario::Mixed | Scenario::HttpCeiling => &[],
     }
 }
 
@@ -62,6 +67,7 @@ pub fn ceiling_for(strategy: ConcurrencyStrategy, scenario: Scenario) -> Option<
         (Scenario::Hot, ConcurrencyStrategy::Pessimistic) => Some(Shape::Pessimistic),
         (Scenario::Hot, _) => Some(Shape::SingleStatement),
         (Scenario::Spread, _) => Some(Shape::SingleStatementSpread),
+        (Scenario::Read, _) => Some(Shape::PointSelect),
         _ => None,
     }
 }
@@ -114,7 +120,7 @@ async fn measure_on(
     scenario: Scenario,
     shapes: &[Shape],
 ) -> anyhow::Result<Vec<Ceiling>> {
-    let discs = if scenario == Scenario::Spread {
+    let discs = if matches!(scenario, Scenario::Spread | Scenario::Read) {
         1_000
     } else {
         1
@@ -244,6 +250,10 @@ pub fn script(shape: Shape, discs: i32, customers: usize) -> String {
              SELECT gen_random_uuid(), {customer}, sold.id, 1, 'confirmed', \
              jsonb_build_object('id', {customer}), to_jsonb(sold) FROM sold \
              RETURNING id;\n"
+        ),
+        Shape::PointSelect => format!(
+            "SELECT id, name, artist, year_of_release, genre, quantity, created_at, updated_at \
+             FROM discs WHERE id = {disc} AND deleted_at IS NULL;\n"
         ),
         Shape::Pessimistic => format!(
             "BEGIN;\n\

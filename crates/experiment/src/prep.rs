@@ -19,16 +19,28 @@ pub struct Prepared {
 const PARALLEL: usize = 8;
 
 pub async fn prepare(api: &Api, plan: &Plan, tag: &str) -> anyhow::Result<Prepared> {
-    let discs = stream::iter(0..plan.discs)
+    Ok(Prepared {
+        discs: discs(api, plan.discs, plan.stock_per_disc).await?,
+        customers: customers(api, plan.customers, tag).await?,
+    })
+}
+
+/// `count` discs of a generated catalog, `stock` units each.
+pub async fn discs(api: &Api, count: usize, stock: i64) -> anyhow::Result<Vec<Uuid>> {
+    stream::iter(0..count)
         .map(|i| async move {
-            api.create_disc(&new_disc(i, plan.stock_per_disc))
+            api.create_disc(&new_disc(i, stock))
                 .await
                 .with_context(|| format!("creating disc {i}"))
         })
         .buffered(PARALLEL)
         .try_collect()
-        .await?;
-    let customers = stream::iter(0..plan.customers)
+        .await
+}
+
+/// `count` customers, unique to run `tag`.
+pub async fn customers(api: &Api, count: usize, tag: &str) -> anyhow::Result<Vec<Uuid>> {
+    stream::iter(0..count)
         .map(|i| async move {
             api.create_customer(&new_customer(i, tag))
                 .await
@@ -36,8 +48,7 @@ pub async fn prepare(api: &Api, plan: &Plan, tag: &str) -> anyhow::Result<Prepar
         })
         .buffered(PARALLEL)
         .try_collect()
-        .await?;
-    Ok(Prepared { customers, discs })
+        .await
 }
 
 fn new_disc(i: usize, quantity: i64) -> NewDisc {

@@ -30,6 +30,14 @@ pub struct Experiment {
     pub plans: Vec<Plan>,
     pub ceilings: Vec<Ceiling>,
     pub runs: Vec<RunReport>,
+    /// The launch as it happens (`flood`), per strategy.
+    pub floods: Vec<crate::flood::FloodReport>,
+    /// Past capacity (`overload`), per strategy.
+    pub overloads: Vec<crate::overload::OverloadReport>,
+    /// `hot` and `spread` by clients (`curve`).
+    pub curve: Vec<RunReport>,
+    /// Each target beside its figure.
+    pub targets: Vec<crate::targets::Target>,
     /// What observability costs, when asked for (`--overhead`).
     pub overhead: Vec<crate::overhead::Overhead>,
     /// The sales report's timing, when asked for (`--sales-report`).

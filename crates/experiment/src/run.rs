@@ -7,29 +7,32 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use recordshop_harness::api::{Api, ClientOptions};
+use recordshop_harness::api::ClientOptions;
 use recordshop_harness::interrupt;
-use recordshop_harness::postgres::{Admin, DatabaseName, DatabaseUrl, PgBin};
+use recordshop_harness::postgres::{Admin, DatabaseUrl, PgBin};
 use recordshop_harness::scrape::Scrape;
-use recordshop_harness::server::{Launch, Program, Server};
 use recordshop_harness::signing::SigningKey;
 use recordshop_postgres::ConcurrencyStrategy;
 
-use crate::check;
+use crate::flood::{self, FloodPlan, FloodReport};
 use crate::inside::Inside;
-use crate::load::{self, Live, RunLog};
+use crate::load::{self, Live};
+use crate::overload::{self, OverloadPlan, OverloadReport};
 use crate::pgbench::{self, Bench};
 use crate::prep;
 use crate::progress::RunProgress;
-use crate::report::{self, Experiment, RunReport, Stopped};
+use crate::report::{self, Experiment, RunReport};
 use crate::scenario::{Plan, Scenario, Sizing};
+use crate::session::{self, Lab, Observability, Session, Setup, Tally};
 use crate::stats;
+use crate::{curve, targets};
 
 /// Everything the command line decided.
 pub struct Settings {
     pub server_bin: PathBuf,
     pub strategies: Vec<ConcurrencyStrategy>,
     pub scenarios: Vec<Scenario>,
+    pub studies: Vec<Study>,
     pub sizing: Sizing,
     pub out: PathBuf,
     pub keep: bool,
@@ -45,11 +48,12 @@ pub struct Settings {
     pub command: Vec<String>,
 }
 
-/// SIGTERM first; a server still up after this gets SIGKILL.
-const STOP_GRACE: Duration = Duration::from_secs(10);
 const MEMORY_EVERY: Duration = Duration::from_millis(200);
 /// Longer than any experiment: the load must not start failing with 401.
 const TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// Sockets of the largest study (2,000 connections) and room besides.
+const OPEN_FILES: u64 = 4_096;
 
 /// Runs the whole experiment on the server `admin_url` names. Returns
 /// whether every run completed with its invariant holding.
@@ -60,6 +64,9 @@ pub async fn run(settings: Settings, admin_url: DatabaseUrl) -> anyhow::Result<b
             settings.server_bin.display()
         );
     }
+    // The flood's and the overload's connections, plus the 1,024 or so any
+    // run needs besides.
+    recordshop_harness::process::ensure_open_files(OPEN_FILES)?;
     let logs = settings.out.join("logs");
     std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
     let key = SigningKey::random();
@@ -83,6 +90,10 @@ pub async fn run(settings: Settings, admin_url: DatabaseUrl) -> anyhow::Result<b
         plans: Vec::new(),
         ceilings: Vec::new(),
         runs: Vec::new(),
+        floods: Vec::new(),
+        overloads: Vec::new(),
+        curve: Vec::new(),
+        targets: Vec::new(),
         overhead: Vec::new(),
         sales_report: None,
     };
@@ -118,7 +129,13 @@ pub async fn run(settings: Settings, admin_url: DatabaseUrl) -> anyhow::Result<b
             let ceilings = ceilings(&lab, &plan, duration).await;
             experiment.ceilings.extend(ceilings);
         }
-        for &strategy in &settings.strategies {
+        // A scenario the strategies cannot differ in runs under the first.
+        let strategies = if scenario.depends_on_strategy() {
+            &settings.strategies[..]
+        } else {
+            &settings.strategies[..1]
+        };
+        for &strategy in strategies {
             if interrupt::interrupted() {
                 break;
             }
@@ -140,6 +157,7 @@ pub async fn run(settings: Settings, admin_url: DatabaseUrl) -> anyhow::Result<b
             println!("{inside}");
         }
     }
+    studies(&lab, &mut experiment, &results).await?;
     if settings.overhead && !interrupt::interrupted() {
         experiment.overhead =
             crate::overhead::measure(&lab, &settings.sizing, &settings.overhead_settings).await?;
@@ -162,6 +180,8 @@ pub async fn run(settings: Settings, admin_url: DatabaseUrl) -> anyhow::Result<b
         experiment.sales_report = Some(timing);
         report::write_json(&results, &experiment)?;
     }
+    experiment.targets = targets::evaluate(&experiment);
+    println!("\n{}", targets::text(&experiment.targets));
     experiment.finished_at = Some(now());
     report::write_json(&results, &experiment)?;
     let charts = crate::charts::draw_all(&settings.out, &experiment)?;
@@ -174,26 +194,76 @@ pub async fn run(settings: Settings, admin_url: DatabaseUrl) -> anyhow::Result<b
         return Ok(false);
     }
     Ok(experiment.runs.iter().all(RunReport::passed)
+        && experiment.curve.iter().all(RunReport::passed)
+        && experiment.floods.iter().all(FloodReport::passed)
+        && experiment.overloads.iter().all(OverloadReport::passed)
         && experiment
             .overhead
             .iter()
             .all(|pair| pair.runs.iter().all(RunReport::passed)))
 }
 
-/// What every run of one experiment shares.
-pub(crate) struct Lab {
-    /// Makes and drops each run's database.
-    admin: Admin,
-    /// pgbench, for the ceilings.
-    pg_bin: PgBin,
-    /// The key every server of this experiment verifies tokens with, and
-    /// the staff token the load sends.
-    key: SigningKey,
-    token: String,
-    /// Names this experiment's databases apart from any other's.
-    tag: String,
-    logs: PathBuf,
-    settings: Settings,
+/// The open-loop studies and the curve, each strategy on a server of its
+/// own.
+async fn studies(
+    lab: &Lab,
+    experiment: &mut Experiment,
+    results: &std::path::Path,
+) -> anyhow::Result<()> {
+    let settings = &lab.settings;
+    if settings.studies.contains(&Study::Flood) {
+        let plan = FloodPlan::new(settings.sizing.quick);
+        println!(
+            "\n=== flood — {} buyers within {:.0} s for {} units, {} connections ===",
+            plan.buyers,
+            plan.window.as_secs_f64(),
+            plan.stock,
+            plan.connections
+        );
+        for &strategy in &settings.strategies {
+            if interrupt::interrupted() {
+                return Ok(());
+            }
+            experiment
+                .floods
+                .push(flood::run(lab, &plan, strategy).await);
+            report::write_json(results, experiment)?;
+        }
+        println!("{}", flood::text(&experiment.floods));
+    }
+    if settings.studies.contains(&Study::Overload) {
+        println!("\n=== overload — open loop at multiples of each strategy's capacity ===");
+        for &strategy in &settings.strategies {
+            if interrupt::interrupted() {
+                return Ok(());
+            }
+            let plan = OverloadPlan::new(strategy, settings.sizing.quick);
+            experiment
+                .overloads
+                .push(overload::run(lab, &plan, strategy).await);
+            report::write_json(results, experiment)?;
+        }
+        println!("{}", overload::text(&experiment.overloads));
+    }
+    if settings.studies.contains(&Study::Curve) {
+        println!("\n=== curve — hot and spread by closed-loop clients ===");
+        experiment.curve = curve::run(lab, &settings.sizing, &settings.strategies).await;
+        report::write_json(results, experiment)?;
+        println!("{}", curve::text(&experiment.curve));
+    }
+    Ok(())
+}
+
+/// A study beside the closed-loop scenarios.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Study {
+    /// Thousands of buyers within a second for a few hundred units.
+    Flood,
+    /// Open loop at 1×, 2× and 4× capacity.
+    Overload,
+    /// `hot` and `spread` at 16 to 1,024 clients.
+    Curve,
 }
 
 /// The pgbench ceilings of `plan`'s scenario; a failure is reported and
@@ -233,39 +303,6 @@ async fn ceilings(lab: &Lab, plan: &Plan, duration: Duration) -> Vec<pgbench::Ce
     }
 }
 
-/// What a run's server reports about itself.
-#[derive(Clone, Debug)]
-pub enum Observability {
-    /// Neither metrics nor traces: the server as the tests run it.
-    Off,
-    /// `/metrics`, scraped around the load for [`Inside`]: every run of the
-    /// comparison, as a shop would run it.
-    Metrics,
-    /// Metrics, and traces exported to `endpoint` with this share of them
-    /// kept (`parentbased_traceidratio`).
-    Traced { endpoint: String, sampled: f64 },
-}
-
-impl Observability {
-    /// How it reads in reports.
-    pub fn label(&self) -> String {
-        match self {
-            Self::Off => "off".to_owned(),
-            Self::Metrics => "metrics".to_owned(),
-            Self::Traced { sampled, .. } => format!("metrics+traces {}%", sampled * 100.0),
-        }
-    }
-
-    /// How it reads in a database name.
-    fn tag(&self) -> &'static str {
-        match self {
-            Self::Off => "off",
-            Self::Metrics => "metrics",
-            Self::Traced { .. } => "traced",
-        }
-    }
-}
-
 /// One scenario under one strategy, on a database of its own. Never fails:
 /// what went wrong is part of the report.
 pub(crate) async fn run_one(
@@ -292,138 +329,63 @@ pub(crate) async fn run_one(
         error: None,
     };
     let progress = RunProgress::new(format!("{} · {strategy}", plan.scenario.name()));
-    progress.phase("creating the database");
-    let created = async {
-        let name = DatabaseName::scratch(
-            "exp",
-            &[plan.scenario.name(), strategy.as_str(), observability.tag()],
-            &lab.tag,
-        )?;
-        let url = lab.admin.create(&name).await?;
-        anyhow::Ok((name, url))
+    let setup = Setup {
+        name: &[plan.scenario.name()],
+        strategy,
+        observability,
+        client: ClientOptions {
+            connections: plan.keep_alive_connections(),
+            connect_timeout: Duration::from_secs(5),
+            // Bounds a request the deadline does not cut (set-up calls).
+            request_timeout: Duration::from_secs(30),
+        },
+        settings: &[],
     };
-    match created.await {
-        Ok((name, url)) => {
-            report.database = name.to_string();
-            let exercised = exercise(
-                lab,
-                plan,
-                strategy,
-                observability,
-                &url,
-                &progress,
-                &mut report,
-            )
-            .await;
-            if let Err(error) = exercised {
-                report.error = Some(format!("{error:#}"));
-            }
-            if !lab.settings.keep {
-                progress.phase("dropping the database");
-                if let Err(error) = lab.admin.drop_database(&name).await {
-                    eprintln!("warning: {error:#}");
-                }
-            }
-        }
-        Err(error) => report.error = Some(format!("{error:#}")),
-    }
+    let ended = session::run(lab, setup, &progress, async |session| {
+        load(lab, plan, session, &progress, &mut report).await
+    })
+    .await;
     progress.finish();
-    if let Some(summary) = &report.summary {
-        report.versus = report::versus(strategy, plan.scenario, summary.orders_per_s, ceilings);
+    report.database = ended.database;
+    report.ready_after_s = ended.ready_after_s;
+    report.server = ended.stopped;
+    report.check = ended.check;
+    report.error = ended.outcome.err();
+    if let Some(throughput) = report.throughput() {
+        report.versus = report::versus(strategy, plan.scenario, throughput, ceilings);
     }
     report
 }
 
-async fn exercise(
+/// Data, then the load; fills in what it measured.
+async fn load(
     lab: &Lab,
     plan: &Plan,
-    strategy: ConcurrencyStrategy,
-    observability: &Observability,
-    database: &DatabaseUrl,
+    session: &mut Session,
     progress: &RunProgress,
     report: &mut RunReport,
-) -> anyhow::Result<()> {
-    let log = lab.logs.join(format!("{}.log", report.database));
-    let mut launch = Launch::new(
-        Program::Binary(lab.settings.server_bin.clone()),
-        database.clone(),
-        lab.key.clone(),
-    )?
-    .strategy(strategy)
-    .log_to(&log);
-    match observability {
-        Observability::Off => {}
-        Observability::Metrics => launch = launch.with_metrics()?,
-        Observability::Traced { endpoint, sampled } => {
-            launch = launch
-                .with_metrics()?
-                .setting("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)?
-                .setting("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")?
-                .setting("OTEL_TRACES_SAMPLER_ARG", &sampled.to_string())?;
-        }
-    }
-    for (name, value) in &lab.settings.server_env {
-        launch = launch.setting(name, value)?;
-    }
-    progress.phase(&format!("starting the server on port {}", launch.port()));
-    let mut server = launch.start()?;
-    let options = ClientOptions {
-        connections: plan.clients + 8,
-        connect_timeout: Duration::from_secs(5),
-        // Bounds a request the deadline does not cut (set-up calls).
-        request_timeout: Duration::from_secs(30),
-    };
-    let api = Api::new(&launch.base_url(), options)?.with_token(&lab.token)?;
-    let metrics = launch.metrics_url();
-    let served = tokio::select! {
-        served = serve(lab, plan, &mut server, &api, metrics.as_deref(), progress, report) => served,
-        () = interrupt::wait() => Err(anyhow::anyhow!("interrupted")),
-    };
-    progress.spin();
-    progress.phase("stopping the server");
-    report.server = Some(Stopped::from(&server.terminate_async(STOP_GRACE).await?));
-    let log = served?;
-    // Checked once the server is gone: nothing can still be writing.
-    progress.phase("checking the stock invariant");
-    let created = log.samples.iter().filter(|s| s.is_order()).count() as u64;
-    report.check = Some(check::run(database, created, log.unknown_purchases()).await?);
-    Ok(())
-}
-
-/// Readiness, data, load; fills in what it measured.
-async fn serve(
-    lab: &Lab,
-    plan: &Plan,
-    server: &mut Server,
-    api: &Api,
-    metrics: Option<&str>,
-    progress: &RunProgress,
-    report: &mut RunReport,
-) -> anyhow::Result<RunLog> {
-    progress.phase("waiting for /health/ready");
-    let ready = server.wait_ready_async(lab.settings.ready_timeout).await?;
-    report.ready_after_s = Some(ready.as_secs_f64());
+) -> anyhow::Result<((), Tally)> {
     progress.phase(&format!(
         "creating {} disc(s) and {} customer(s)",
         plan.discs, plan.customers
     ));
-    let prepared = prep::prepare(api, plan, &lab.tag).await?;
-    let before = match metrics {
+    let prepared = prep::prepare(&session.api, plan, &lab.tag).await?;
+    let before = match &session.metrics {
         Some(url) => Some(Scrape::fetch(url).await?),
         None => None,
     };
     let live = Arc::new(Live::default());
-    let memory = server.sample_memory(MEMORY_EVERY);
-    let cpu_before = server.cpu_seconds();
+    let memory = session.server.sample_memory(MEMORY_EVERY);
+    let cpu_before = session.server.cpu_seconds();
     let ticker = progress.load(plan.duration, Arc::clone(&live));
     let seed = fastrand::u64(..);
-    let log = load::drive(api, plan, &prepared, &live, seed).await;
+    let log = load::drive(&session.api, plan, &prepared, &live, seed).await;
     drop(ticker);
     let cpu_used = cpu_before
-        .zip(server.cpu_seconds())
+        .zip(session.server.cpu_seconds())
         .map(|(before, after)| after - before);
     report.memory = Some(memory.finish());
-    if let (Some(url), Some(before)) = (metrics, &before) {
+    if let (Some(url), Some(before)) = (&session.metrics, &before) {
         let after = Scrape::fetch(url).await?;
         report.inside = Some(Inside::between(before, &after, report.strategy));
     }
@@ -433,7 +395,11 @@ async fn serve(
         .filter(|_| summary.orders > 0)
         .map(|seconds| seconds * 1e3 / summary.orders as f64);
     report.summary = Some(summary);
-    Ok(log)
+    let tally = Tally {
+        created: log.samples.iter().filter(|s| s.is_order()).count() as u64,
+        unknown: log.unknown_purchases(),
+    };
+    Ok(((), tally))
 }
 
 fn short_tag() -> String {

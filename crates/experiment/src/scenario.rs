@@ -11,6 +11,10 @@ use recordshop_harness::api::Request;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Scenario {
+    /// Purchases refused before the database (quantity 0, 400): what HTTP,
+    /// JSON and validation alone allow a purchase, the ceiling the
+    /// strategies are also shown against. Runs once.
+    HttpCeiling,
     /// One disc with 500 units, 90 clients pausing 0–1 s (`siege -d1 -c90`).
     Launch,
     /// One disc that never sells out, closed-loop clients.
@@ -19,22 +23,36 @@ pub enum Scenario {
     Spread,
     /// A shopper: mostly browsing the catalog, some purchases, short pauses.
     Mixed,
+    /// Disc pages: `GET /discs/{id}` of 1,000 discs chosen at random,
+    /// closed-loop clients. Reads never touch a strategy, so it runs once.
+    Read,
 }
 
 impl Scenario {
     pub fn name(self) -> &'static str {
         match self {
+            Scenario::HttpCeiling => "http-ceiling",
             Scenario::Launch => "launch",
             Scenario::Hot => "hot",
             Scenario::Spread => "spread",
             Scenario::Mixed => "mixed",
+            Scenario::Read => "read",
         }
+    }
+
+    /// Whether the strategies can differ here; a scenario without a
+    /// purchase runs under the first strategy only.
+    pub fn depends_on_strategy(self) -> bool {
+        !matches!(self, Scenario::Read | Scenario::HttpCeiling)
     }
 
     /// Whether throughput is best read as orders/s (every request is a
     /// purchase) or as requests/s (browsing dominates).
     pub fn measures_orders(self) -> bool {
-        self != Scenario::Mixed
+        !matches!(
+            self,
+            Scenario::Mixed | Scenario::Read | Scenario::HttpCeiling
+        )
     }
 }
 
@@ -67,7 +85,9 @@ pub struct Plan {
 
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(60);
 const QUICK_DURATION: Duration = Duration::from_secs(5);
-const DEFAULT_CLIENTS: usize = 32;
+/// Enough clients to keep every strategy busy on two cores: the closed
+/// loop's ceiling is reached here (the `curve` study shows the rest).
+pub const DEFAULT_CLIENTS: usize = 128;
 const CATALOG_DISCS: usize = 1_000;
 
 impl Plan {
@@ -88,6 +108,8 @@ impl Plan {
             Scenario::Spread => (None, CATALOG_DISCS, UNLIMITED_STOCK),
             // Enough stock that browsing, not selling out, shapes the run.
             Scenario::Mixed => (Some(Duration::from_millis(200)), CATALOG_DISCS, 10_000),
+            Scenario::Read => (None, CATALOG_DISCS, 10_000),
+            Scenario::HttpCeiling => (None, 1, 1),
         };
         Plan {
             scenario,
@@ -98,6 +120,15 @@ impl Plan {
             stock_per_disc,
             // One customer per client, as distinct shoppers would be.
             customers: clients,
+        }
+    }
+
+    /// Idle connections the load keeps open: none for `launch`, which opens
+    /// a connection per request as `siege` does, one per client otherwise.
+    pub fn keep_alive_connections(&self) -> usize {
+        match self.scenario {
+            Scenario::Launch => 0,
+            _ => self.clients + 8,
         }
     }
 
@@ -116,6 +147,12 @@ impl Plan {
             Scenario::Launch | Scenario::Hot | Scenario::Spread => {
                 Some(Request::purchase(customer, any_disc(rng)?))
             }
+            Scenario::HttpCeiling => Some(Request::Purchase {
+                customer,
+                disc: any_disc(rng)?,
+                quantity: 0,
+                key: None,
+            }),
             Scenario::Mixed => Some(match rng.u32(0..100) {
                 // A Locust-style shopper: browse, look closer, sometimes buy.
                 0..45 => Request::ListDiscs {
@@ -125,6 +162,9 @@ impl Plan {
                     disc: any_disc(rng)?,
                 },
                 _ => Request::purchase(customer, any_disc(rng)?),
+            }),
+            Scenario::Read => Some(Request::GetDisc {
+                disc: any_disc(rng)?,
             }),
         }
     }
@@ -196,7 +236,7 @@ pub fn disc_fields(i: usize) -> (String, &'static str, i32, &'static str) {
     (name, artist, year, genre)
 }
 
-fn as_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn as_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64())
 }
 

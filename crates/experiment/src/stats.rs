@@ -104,10 +104,19 @@ fn rate(count: u64, seconds: f64) -> f64 {
 
 /// Latency percentiles of `samples`; `None` when there are none.
 pub fn latency<'a>(samples: impl Iterator<Item = &'a Sample>) -> Option<Latency> {
+    latency_of_micros(samples.map(|sample| u64::from(sample.latency_us)))
+}
+
+/// Percentiles of figures in microseconds, in milliseconds; `None` when
+/// there are none.
+pub fn latency_of_micros(values: impl Iterator<Item = u64>) -> Option<Latency> {
     // 1 µs to 1 hour at 3 significant digits: 0.1% resolution.
     let mut histogram = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).ok()?;
-    for sample in samples {
-        histogram.saturating_record(u64::from(sample.latency_us));
+    // Exact, where the histogram would round it to its bucket's top.
+    let mut max = 0;
+    for value in values {
+        histogram.saturating_record(value.max(1));
+        max = max.max(value);
     }
     if histogram.is_empty() {
         return None;
@@ -119,7 +128,7 @@ pub fn latency<'a>(samples: impl Iterator<Item = &'a Sample>) -> Option<Latency>
         p50_ms: ms(histogram.value_at_quantile(0.50)),
         p90_ms: ms(histogram.value_at_quantile(0.90)),
         p99_ms: ms(histogram.value_at_quantile(0.99)),
-        max_ms: ms(histogram.max()),
+        max_ms: ms(max.max(1)),
     })
 }
 

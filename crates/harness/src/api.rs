@@ -166,6 +166,15 @@ impl Reply {
     pub fn is_created(&self) -> bool {
         self.status() == 201
     }
+
+    /// Whether the server shed it: 503 `overloaded` (admission control),
+    /// nothing done.
+    #[must_use]
+    pub fn is_overloaded(&self) -> bool {
+        self.answer().is_some_and(|answer| {
+            answer.status == 503 && answer.code.as_deref() == Some("overloaded")
+        })
+    }
 }
 
 #[derive(Deserialize)]

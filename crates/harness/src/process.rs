@@ -235,6 +235,27 @@ pub async fn wait_until_async<T>(
     }
 }
 
+/// Makes room for `needed` open files in this process (load generators
+/// hold a socket per connection): raises the soft limit towards the hard
+/// one when it is lower.
+///
+/// # Errors
+/// When even the hard limit leaves less than `needed`.
+pub fn ensure_open_files(needed: u64) -> anyhow::Result<()> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) =
+        getrlimit(Resource::RLIMIT_NOFILE).context("reading the open-files limit")?;
+    if soft >= needed {
+        return Ok(());
+    }
+    if hard < needed {
+        bail!(
+            "{needed} open files are needed, but the hard limit is {hard} (raise it: ulimit -Hn)"
+        );
+    }
+    setrlimit(Resource::RLIMIT_NOFILE, hard, hard).context("raising the open-files limit")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -67,13 +67,16 @@ pub enum ProblemCode {
     Contention,
     /// 503: the database cannot be reached.
     Unavailable,
+    /// 503: more purchases are in flight than this server admits; retry
+    /// after `Retry-After`.
+    Overloaded,
     /// 500: a bug; the detail says nothing more.
     Internal,
 }
 
 impl ProblemCode {
     /// Every code, in the order the contract's table lists them.
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 18] = [
         Self::MalformedRequest,
         Self::Unauthenticated,
         Self::Forbidden,
@@ -90,6 +93,7 @@ impl ProblemCode {
         Self::IdempotencyKeyReused,
         Self::Contention,
         Self::Unavailable,
+        Self::Overloaded,
         Self::Internal,
     ];
 
@@ -113,6 +117,7 @@ impl ProblemCode {
             Self::CustomerExists => "customer_exists",
             Self::Contention => "contention",
             Self::Unavailable => "unavailable",
+            Self::Overloaded => "overloaded",
             Self::Internal => "internal",
         }
     }
@@ -132,7 +137,9 @@ impl ProblemCode {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             Self::OutOfStock | Self::CustomerExists => StatusCode::CONFLICT,
-            Self::Contention | Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Contention | Self::Unavailable | Self::Overloaded => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -157,6 +164,7 @@ impl ProblemCode {
             Self::CustomerExists => "Customer exists",
             Self::Contention => "Contention",
             Self::Unavailable => "Service unavailable",
+            Self::Overloaded => "Overloaded",
             Self::Internal => "Internal server error",
         }
     }
@@ -216,6 +224,9 @@ pub enum ApiError {
     /// 409 `customer_exists`: the document or email is another customer's.
     #[error("another customer already has this document or email")]
     CustomerExists,
+    /// 503 `overloaded`: admission control refused the purchase.
+    #[error(transparent)]
+    Overloaded(#[from] crate::admission::Overloaded),
     /// 503 `contention`, 503 `unavailable` or 500 `internal`, by what the
     /// store said.
     #[error(transparent)]
@@ -278,6 +289,7 @@ impl ApiError {
             Self::IdempotencyKeyReused(_) => ProblemCode::IdempotencyKeyReused,
             Self::OutOfStock(_) => ProblemCode::OutOfStock,
             Self::CustomerExists => ProblemCode::CustomerExists,
+            Self::Overloaded(_) => ProblemCode::Overloaded,
             Self::Store(StoreError::Conflict) => ProblemCode::Contention,
             Self::Store(StoreError::Unavailable(_)) => ProblemCode::Unavailable,
             Self::Store(StoreError::Unexpected(_)) | Self::Internal(_) => ProblemCode::Internal,
@@ -331,7 +343,7 @@ impl ApiError {
     /// database usually takes longer to come back.
     pub(crate) fn retry_after(&self) -> Option<&'static str> {
         match self {
-            Self::Store(StoreError::Conflict) => Some("1"),
+            Self::Store(StoreError::Conflict) | Self::Overloaded(_) => Some("1"),
             Self::Store(StoreError::Unavailable(_)) => Some("5"),
             _ => None,
         }
@@ -347,8 +359,10 @@ impl ApiError {
             Self::Store(_) => {
                 tracing::warn!(status = status.as_u16(), code, error = %cause_chain(self), "request failed");
             }
-            // Client errors are routine; their details may quote the
-            // client's input, which stays out of the logs.
+            // Client errors are routine, and so is shedding under overload
+            // (thousands a second would drown the log; the metrics count
+            // them); client details may quote the client's input, which
+            // stays out of the logs.
             _ => tracing::debug!(status = status.as_u16(), code, "request refused"),
         }
     }

@@ -31,6 +31,7 @@
 // First: it defines the `problems!` macro the resource modules use.
 #[macro_use]
 mod openapi;
+pub mod admission;
 pub mod auth;
 mod bare_errors;
 mod credentials;

@@ -343,6 +343,9 @@ fn code_meaning(code: ProblemCode) -> &'static str {
             "concurrent requests kept conflicting; retry after `Retry-After` seconds"
         }
         Code::Unavailable => "the database cannot be reached; retry after `Retry-After` seconds",
+        Code::Overloaded => {
+            "more purchases are in flight than the server admits; retry after `Retry-After` seconds"
+        }
         Code::Internal => "a bug; the detail says nothing more, the logs do under the X-Request-Id",
     }
 }
@@ -483,6 +486,10 @@ pub(crate) mod examples {
 
     pub(crate) fn unavailable() -> ApiError {
         StoreError::Unavailable(anyhow::anyhow!("connection refused")).into()
+    }
+
+    pub(crate) fn overloaded() -> ApiError {
+        crate::admission::Overloaded { limit: 32 }.into()
     }
 
     pub(crate) fn internal() -> ApiError {

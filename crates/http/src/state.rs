@@ -7,6 +7,7 @@ use recordshop_domain::disc::DiscService;
 use recordshop_domain::health::StoreHealth;
 use recordshop_domain::order::PurchaseOrderService;
 
+use crate::admission::Admission;
 use crate::credentials::Authenticator;
 
 /// What every handler can reach: the domain services and the store's health.
@@ -26,4 +27,6 @@ pub struct AppState {
     /// How callers prove who they are; `GET /health` reports whether it is
     /// enabled.
     pub authenticator: Authenticator,
+    /// How many purchases may be in flight at once.
+    pub admission: Admission,
 }

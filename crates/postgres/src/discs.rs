@@ -72,6 +72,10 @@ const SELECT_DISC: Statement = Statement::new(
     WHERE id = $1 AND deleted_at IS NULL",
 );
 
+/// What a disc page runs, prepared on every connection before the server
+/// says it is ready (see `crate::health`).
+pub(crate) const HOT: &[Statement] = &[SELECT_DISC];
+
 /// Every filter is optional: a `NULL` parameter switches its condition off.
 /// The statement is planned for its actual parameters (see
 /// [`crate::sql::query_planned_for_values`]), so the planner drops the

@@ -159,6 +159,19 @@ pub(crate) fn disc(row: &Row) -> Result<Disc, StoreError> {
     StoredDisc::from_row(row)?.into_domain()
 }
 
+/// A disc from its jsonb form: `to_jsonb` of a row with the `discs`
+/// columns, as a snapshot holds it too.
+pub(crate) fn disc_from_json(Json(stored): Json<StoredDisc>) -> Result<Disc, StoreError> {
+    stored.into_domain()
+}
+
+/// A customer from its jsonb form (see [`disc_from_json`]).
+pub(crate) fn customer_from_json(
+    Json(stored): Json<StoredCustomer>,
+) -> Result<Customer, StoreError> {
+    stored.into_domain()
+}
+
 /// A customer from a row with the `customers` columns.
 pub(crate) fn customer(row: &Row) -> Result<Customer, StoreError> {
     StoredCustomer::from_row(row)?.into_domain()

@@ -154,6 +154,29 @@ pub struct Settings {
     /// Batched strategy: purchases at most in one transaction.
     #[arg(long, env = "BATCH_MAX_SIZE", value_name = "BATCH_MAX_SIZE", default_value_t = BatchSettings::default().max_batch, value_parser = at_least_one::<usize>, global = true)]
     pub(crate) batch_max_size: usize,
+    /// Purchases in flight at once at most; past it a purchase queues for
+    /// a place if the queue is shorter than what the recent completion rate
+    /// serves within ADMISSION_QUEUE_MS, else answers 503 `overloaded` at
+    /// once. 0 admits every purchase. Default: twice DB_POOL_SIZE, or two batches
+    /// (2 × BATCH_MAX_SIZE) for `batched`.
+    #[arg(
+        long,
+        env = "ADMISSION_LIMIT",
+        value_name = "ADMISSION_LIMIT",
+        global = true
+    )]
+    pub(crate) admission_limit: Option<usize>,
+    /// The longest a purchase past ADMISSION_LIMIT waits for a place
+    /// (and so the queue's length, by the completion rate); 0 refuses
+    /// past the limit at once.
+    #[arg(
+        long,
+        env = "ADMISSION_QUEUE_MS",
+        value_name = "ADMISSION_QUEUE_MS",
+        default_value = "100",
+        global = true
+    )]
+    pub(crate) admission_queue_ms: u64,
     /// Batched strategy: the longest a purchase of a busy disc waits for
     /// others to join its batch; 0 is pure group commit.
     #[arg(long, env = "BATCH_MAX_WAIT_MS", value_name = "BATCH_MAX_WAIT_MS", default_value_t = default_batch_wait_ms(), global = true)]

@@ -14,6 +14,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use recordshop_domain::RetryPolicy;
 use recordshop_http::Authenticator;
+use recordshop_http::admission::AdmissionSettings;
 use recordshop_postgres::{
     BatchSettings, ConcurrencyStrategy, DatabaseTimeouts, IdempotencySettings, PoolSettings,
 };
@@ -48,6 +49,8 @@ pub struct Config {
     pub log_filter: String,
     /// Where `GET /metrics` is served; `None`: no metrics.
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// How many purchases may be in flight at once.
+    pub admission: AdmissionSettings,
     /// How callers are authenticated: tokens under the configured secret,
     /// or (`AUTH_DISABLED=true`) not at all.
     pub auth: Authenticator,
@@ -134,8 +137,31 @@ impl Config {
             http_workers,
             log_filter: settings.rust_log,
             metrics_addr: settings.metrics_addr.and_then(|address| address.0),
+            admission: AdmissionSettings {
+                limit: settings.admission_limit.unwrap_or_else(|| {
+                    default_admission_limit(
+                        strategy,
+                        settings.db_pool_size,
+                        settings.batch_max_size,
+                    )
+                }),
+                queue_wait: Duration::from_millis(settings.admission_queue_ms),
+            },
             auth,
         })
+    }
+}
+
+/// Purchases in flight at once by default. One at a time on a row lock,
+/// twice the pool keeps every connection busy with one purchase queued
+/// behind it, and more would only queue in PostgreSQL; `batched` turns a
+/// queue into batches, and two of the largest keep one committing while
+/// the next fills (measured by the experiment's `overload`; more only
+/// holds more buyers' connections and memory).
+fn default_admission_limit(strategy: ConcurrencyStrategy, pool: usize, batch: usize) -> usize {
+    match strategy {
+        ConcurrencyStrategy::Batched => batch.saturating_mul(2),
+        _ => pool.saturating_mul(2),
     }
 }
 
@@ -179,6 +205,7 @@ impl fmt::Debug for Config {
             .field("http_workers", &self.http_workers)
             .field("log_filter", &self.log_filter)
             .field("metrics_addr", &self.metrics_addr)
+            .field("admission", &self.admission)
             .field(
                 "auth",
                 &match self.auth {

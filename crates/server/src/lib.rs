@@ -9,6 +9,7 @@
 //!   `POSTGRES_*`; `secrets.rs`: the signing key and the rules of
 //!   authentication; `values.rs`: the settings' value parsers;
 //! - `startup.rs`: wiring, serving, and the graceful shutdown on signals;
+//!   `listener.rs`: the API's socket, with a backlog sized for a launch;
 //! - `token.rs`: `recordshop token`.
 //!
 //! Tests start the real application on port 0:
@@ -27,6 +28,7 @@
 pub mod cli;
 pub mod config;
 mod database;
+mod listener;
 mod metrics;
 pub mod secrets;
 mod startup;

@@ -22,6 +22,7 @@ use anyhow::Context;
 use deadpool_postgres::Pool;
 use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use recordshop_http::admission::Admission;
 
 /// Seconds: from a cached statement (~50 µs) to the statement timeout.
 const SECONDS: &[f64] = &[
@@ -89,7 +90,7 @@ fn describe() {
     describe_counter!(
         "recordshop_purchases_total",
         "Purchases by concurrency strategy and outcome (confirmed, out_of_stock, \
-         customer_inactive, not_found, contention, unavailable, replayed, key_reused, error)"
+         customer_inactive, not_found, contention, unavailable, overloaded, replayed, key_reused, error)"
     );
     describe_counter!(
         "recordshop_purchase_attempts_total",
@@ -146,6 +147,15 @@ fn describe() {
             "Connections the pool may open",
         ),
         ("recordshop_db_pool_size", "Connections the pool holds"),
+        (
+            "recordshop_admission_limit",
+            "Purchases admitted in flight at once at most (0: no limit)",
+        ),
+        ("recordshop_admission_in_flight", "Purchases in flight now"),
+        (
+            "recordshop_admission_waiting",
+            "Purchases waiting for a place now; a full queue or a wait past ADMISSION_QUEUE_MS answers 503 overloaded",
+        ),
         ("recordshop_db_pool_in_use", "Connections handed out"),
         (
             "recordshop_db_pool_waiting",
@@ -161,30 +171,40 @@ async fn scrape(
     handle: web::Data<PrometheusHandle>,
     process: web::Data<metrics_process::Collector>,
     pool: web::Data<Pool>,
+    admission: web::Data<Admission>,
 ) -> HttpResponse {
     process.collect();
     recordshop_postgres::record_pool_metrics(&pool);
+    metrics::gauge!("recordshop_admission_limit").set(admission.limit() as f64);
+    metrics::gauge!("recordshop_admission_in_flight").set(admission.in_flight() as f64);
+    metrics::gauge!("recordshop_admission_waiting").set(admission.waiting() as f64);
     handle.run_upkeep();
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(handle.render())
 }
 
-/// Serves `GET /metrics` on `listener` until stopped: the pool's gauges
-/// and the process's figures are read on each scrape.
+/// Serves `GET /metrics` on `listener` until stopped: the pool's and the
+/// admission's gauges and the process's figures are read on each scrape.
 ///
 /// # Errors
 /// When the recorder cannot be installed or the listener used.
-pub(crate) fn serve(listener: TcpListener, pool: Pool) -> anyhow::Result<Server> {
+pub(crate) fn serve(
+    listener: TcpListener,
+    pool: Pool,
+    admission: Admission,
+) -> anyhow::Result<Server> {
     let handle = web::Data::new(recorder()?.clone());
     let process = web::Data::new(metrics_process::Collector::default());
     process.describe();
     let pool = web::Data::new(pool);
+    let admission = web::Data::new(admission);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(handle.clone())
             .app_data(process.clone())
             .app_data(pool.clone())
+            .app_data(admission.clone())
             .route("/metrics", web::get().to(scrape))
     })
     .workers(1)

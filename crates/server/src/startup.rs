@@ -11,6 +11,7 @@ use deadpool_postgres::Pool;
 use recordshop_domain::customer::CustomerService;
 use recordshop_domain::disc::DiscService;
 use recordshop_domain::order::PurchaseOrderService;
+use recordshop_http::admission::Admission;
 use recordshop_http::{AppState, Drain, ServeOptions, Serving};
 use recordshop_postgres::{
     PgCustomerRepository, PgDiscRepository, PgPurchaseOrderRepository, PgStoreHealth,
@@ -39,7 +40,8 @@ pub struct Application {
 impl Application {
     /// Builds the pool, the services and the app, and binds `config.host`
     /// and `config.port` (0 picks a free port; see [`Application::port`]).
-    /// Connections are opened lazily, by the first requests.
+    /// The pool is opened and its statements prepared in the background;
+    /// `/health/ready` answers 200 once that is done.
     ///
     /// Must be called inside a Tokio runtime.
     ///
@@ -53,6 +55,7 @@ impl Application {
         )
         .context("building the connection pool")?;
         actix_web::rt::spawn(purge_idempotency_keys(pool.clone(), config.idempotency.ttl));
+        let admission = Admission::new(config.admission);
         let metrics = match config.metrics_addr {
             Some(address) => {
                 let listener = TcpListener::bind(address)
@@ -62,13 +65,16 @@ impl Application {
                     .context("reading the metrics address")?
                     .port();
                 tracing::info!(%address, port, "serving metrics at /metrics");
-                Some((port, crate::metrics::serve(listener, pool.clone())?))
+                Some((
+                    port,
+                    crate::metrics::serve(listener, pool.clone(), admission.clone())?,
+                ))
             }
             None => None,
         };
-        let state = app_state(pool, config);
+        let state = app_state(pool, config, admission);
         let address = (config.host.as_str(), config.port);
-        let listener = TcpListener::bind(address)
+        let listener = crate::listener::bind(address)
             .with_context(|| format!("binding {}:{}", config.host, config.port))?;
         let port = listener
             .local_addr()
@@ -245,13 +251,27 @@ impl Signals {
 /// the configured authentication. Warns when authentication is disabled:
 /// that must never go unnoticed in a log.
 #[must_use]
-pub fn app_state(pool: Pool, config: &Config) -> AppState {
+pub fn app_state(pool: Pool, config: &Config, admission: Admission) -> AppState {
     if !config.auth.is_enabled() {
         tracing::warn!(
             "authentication is DISABLED: every caller is staff (AUTH_DISABLED=true); \
              never expose this server"
         );
     }
+    // Warmed from the start, so the first readiness probe finds the pool
+    // open; until it is, the server is not ready (see `PgStoreHealth`).
+    let health = PgStoreHealth::new(pool.clone());
+    actix_web::rt::spawn({
+        let health = health.clone();
+        async move {
+            if let Err(error) = health.warm_up().await {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "could not warm the pool; readiness will try again"
+                );
+            }
+        }
+    });
     let discs = PgDiscRepository::new(pool.clone(), config.strategy)
         .with_idempotency_settings(config.idempotency);
     let customers =
@@ -266,9 +286,10 @@ pub fn app_state(pool: Pool, config: &Config) -> AppState {
         discs: DiscService::new(Arc::new(discs), config.retry),
         customers: CustomerService::new(Arc::new(customers)),
         orders: PurchaseOrderService::new(Arc::new(orders), config.retry),
-        health: Arc::new(PgStoreHealth::new(pool)),
+        health: Arc::new(health),
         strategy: config.strategy.as_str(),
         authenticator: config.auth.clone(),
+        admission,
     }
 }
 

@@ -33,6 +33,7 @@ problems!(
         key_reused(),
         contention(),
         unavailable(),
+        overloaded(),
         internal(),
     ]
 );
@@ -75,7 +76,8 @@ problems!(
     description = "Succeeds only if the customer exists and is active and the disc exists and \
 has at least `quantity` units. The stock decrement and the order are one atomic step: no sale \
 is lost or counted twice, under any load. Staff may buy for any customer; a customer only for \
-themselves (`customer_id` must be their own, else 403).",
+themselves (`customer_id` must be their own, else 403). Past what the server admits at once, a \
+purchase is answered 503 `overloaded` at once, with `Retry-After`: nothing was bought.",
     request_body = PlaceOrder,
     params(("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, example = "5b3f7c2e-8d41-4a6b-9e0f-1c2d3e4f5a6b", description = "Optional; 1 to 255 \
 visible ASCII characters, chosen by the client (a UUID is a good key). A repeat with the same key \
@@ -105,6 +107,19 @@ pub(super) async fn place(
     let span = tracing::Span::current();
     span.record("customer_id", display(request.customer_id));
     span.record("disc_id", display(request.disc_id));
+    // Held until the answer is ready; see `admission.rs`.
+    let _admitted = match state.admission.admit().await {
+        Ok(admitted) => admitted,
+        Err(overloaded) => {
+            metrics::counter!(
+                "recordshop_purchases_total",
+                "strategy" => state.strategy,
+                "outcome" => "overloaded",
+            )
+            .increment(1);
+            return Err(overloaded.into());
+        }
+    };
     let placed = state
         .orders
         .place_once(

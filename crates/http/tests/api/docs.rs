@@ -11,6 +11,7 @@ use recordshop_domain::disc::{DiscService, MockDiscRepository};
 use recordshop_domain::health::MockStoreHealth;
 use recordshop_domain::order::{MockPurchaseOrderRepository, PurchaseOrderService};
 use recordshop_http::AppState;
+use recordshop_http::admission::{Admission, AdmissionSettings};
 
 use crate::helpers::{authenticator, bearer, staff_token};
 
@@ -26,6 +27,7 @@ fn state() -> AppState {
         health: Arc::new(MockStoreHealth::new()),
         strategy: "pessimistic",
         authenticator: authenticator(),
+        admission: Admission::new(AdmissionSettings::UNLIMITED),
     }
 }
 

@@ -16,6 +16,7 @@ use recordshop_domain::RetryPolicy;
 use recordshop_domain::customer::CustomerService;
 use recordshop_domain::disc::DiscService;
 use recordshop_domain::order::PurchaseOrderService;
+use recordshop_http::admission::{Admission, AdmissionSettings};
 use recordshop_http::{AppState, Authenticator};
 use recordshop_postgres::{
     ConcurrencyStrategy, PgCustomerRepository, PgDiscRepository, PgPurchaseOrderRepository,
@@ -168,6 +169,7 @@ impl TestApp {
             health: Arc::new(PgStoreHealth::new(pool)),
             strategy: strategy.as_str(),
             authenticator,
+            admission: Admission::new(AdmissionSettings::UNLIMITED),
         };
         Self { _db: db, state }
     }

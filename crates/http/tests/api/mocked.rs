@@ -2,6 +2,7 @@
 //! mocked repositories.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;
@@ -13,6 +14,7 @@ use recordshop_domain::order::{
 };
 use recordshop_domain::{RetryPolicy, StoreError};
 use recordshop_http::AppState;
+use recordshop_http::admission::{Admission, AdmissionSettings};
 use serde_json::json;
 
 use crate::helpers::{authenticator, send};
@@ -43,6 +45,7 @@ impl Mocks {
             health: Arc::new(self.health),
             strategy: "optimistic",
             authenticator: authenticator(),
+            admission: Admission::new(AdmissionSettings::UNLIMITED),
         }
     }
 }
@@ -105,6 +108,41 @@ async fn exhausted_retries_are_503_contention_with_retry_after_1() {
         reply.assert_problem(StatusCode::SERVICE_UNAVAILABLE, "contention");
         assert_eq!(reply.header("retry-after"), Some("1"));
     }
+}
+
+#[actix_web::test]
+async fn past_the_admission_limit_a_purchase_is_503_overloaded_and_reaches_no_store() {
+    let mut mocks = Mocks::new();
+    // Called once: by the purchase sent after the place is given back.
+    mocks.orders.expect_place().times(1).returning(|order| {
+        Err(PlaceOrderError::OutOfStock {
+            disc_id: order.disc_id,
+            available: 0,
+            requested: order.quantity.get(),
+        })
+    });
+    let mut state = mocks.state();
+    state.admission = Admission::new(AdmissionSettings {
+        limit: 1,
+        queue_wait: Duration::from_millis(10),
+    });
+    let body = json!({"customer_id": "6f1c4f7e-8d7a-4c55-9d3e-2a1b0c9d8e7f",
+                      "disc_id": "0f1c4f7e-8d7a-4c55-9d3e-2a1b0c9d8e7f", "quantity": 1});
+    let held = state.admission.admit().await.unwrap();
+    let reply = send(
+        &state,
+        TestRequest::post().uri("/purchase-orders").set_json(&body),
+    )
+    .await;
+    reply.assert_problem(StatusCode::SERVICE_UNAVAILABLE, "overloaded");
+    assert_eq!(reply.header("retry-after"), Some("1"));
+    drop(held);
+    let reply = send(
+        &state,
+        TestRequest::post().uri("/purchase-orders").set_json(&body),
+    )
+    .await;
+    reply.assert_problem(StatusCode::CONFLICT, "out_of_stock");
 }
 
 #[actix_web::test]

@@ -92,6 +92,10 @@ const PLACE_ATOMICALLY: Statement = Statement::new(
               customer_snapshot, disc_snapshot"#,
 );
 
+/// What a purchase runs, prepared on every connection before the server
+/// says it is ready (see `crate::health`).
+pub(super) const HOT: &[Statement] = &[PLACE_ATOMICALLY];
+
 /// Places `order` at most once per key of `once`: claim, the statement and
 /// the record in one transaction. A refusal drops the transaction, and the
 /// claim with it.

@@ -27,6 +27,16 @@ use crate::idempotency::{IdempotencySettings, unkeyed};
 use crate::rows;
 use crate::sql::{Statement, connection, query_opt, query_planned_for_values};
 
+/// The statements of every strategy's purchase, prepared on every
+/// connection before the server says it is ready (see `crate::health`).
+pub(crate) fn hot_statements() -> impl Iterator<Item = &'static Statement> {
+    place::HOT
+        .iter()
+        .chain(atomic::HOT)
+        .chain(batched::HOT)
+        .chain([&SELECT_ORDER])
+}
+
 /// [`PurchaseOrderRepository`] on PostgreSQL. Placing and cancelling follow
 /// the [`ConcurrencyStrategy`]:
 ///

@@ -1,6 +1,7 @@
-//! Placing an order: one unit of work that reads the customer, reads (or
-//! locks) the disc, lets the domain decide, then writes the new stock and
-//! the order together. A keyed purchase claims its key first and records
+//! Placing an order: one unit of work that reads the customer and the disc
+//! (one round trip, no lock), lets the domain decide, locks the disc when
+//! the strategy does and lets the domain decide again, then writes the new
+//! stock and the order together. A keyed purchase claims its key first and records
 //! the order with it before committing (see `crate::idempotency`).
 
 use anyhow::anyhow;
@@ -14,7 +15,6 @@ use recordshop_domain::order::{NewPurchaseOrder, OrderStatus, PlaceOrderError, P
 use tokio_postgres::types::Json;
 
 use crate::ConcurrencyStrategy;
-use crate::customers::find_customer;
 use crate::error::store_error;
 use crate::idempotency::{Claim, IdempotencySettings, PURCHASE_ORDERS, claim, record};
 use crate::rows::{self, StoredCustomer, StoredDisc};
@@ -41,6 +41,25 @@ const READ_DISC: Statement = Statement::new(
     WHERE id = $1 AND deleted_at IS NULL",
 );
 
+/// The buyer and the disc as committed right now, in one round trip and
+/// without a lock: enough to refuse a purchase (no such customer, inactive,
+/// no such disc, too little stock), which is then a correct answer at that
+/// instant and never waits for the disc's row lock, and for `optimistic`
+/// the disc the sale is made from. Always one row; a column is NULL when
+/// its entity does not exist.
+const LOOK: Statement = Statement::new(
+    "look_at_buyer_and_disc",
+    "
+    SELECT
+        (SELECT to_jsonb(c) FROM (
+            SELECT id, document, name, birth_date, email, phone, is_active, created_at, updated_at
+            FROM customers WHERE id = $1) c) AS customer,
+        (SELECT to_jsonb(d) FROM (
+            SELECT id, name, artist, year_of_release, genre, quantity, created_at, updated_at
+            FROM discs WHERE id = $2 AND deleted_at IS NULL) d) AS disc,
+        now() AS sold_at",
+);
+
 /// The stock decrement and the order in one statement: one round trip while
 /// the disc row is locked (pessimistic) or exposed to a concurrent writer
 /// (optimistic, where the UPDATE then fails with a serialization error).
@@ -58,6 +77,10 @@ const RECORD_SALE: Statement = Statement::new(
     FROM sold
     RETURNING created_at",
 );
+
+/// What a purchase runs, prepared on every connection before the server
+/// says it is ready (see `crate::health`).
+pub(super) const HOT: &[Statement] = &[LOOK, LOCK_DISC, READ_DISC, RECORD_SALE];
 
 /// The disc as the sale finds it, and the time the sale will bear.
 pub(super) struct DiscOnSale {
@@ -157,10 +180,15 @@ async fn sell(
     strategy: ConcurrencyStrategy,
     order: &NewPurchaseOrder,
 ) -> Result<PurchaseOrder, PlaceOrderError> {
-    // Read before the disc is locked, so the lock is held for as little as
-    // possible.
-    let customer = find_customer(tx, order.customer_id).await?;
-    let on_sale = read_disc(tx, strategy, order.disc_id).await?;
+    let (customer, seen) = look(tx, order).await?;
+    // A refusal needs no lock: what was just read is what this purchase
+    // found. Past this point the disc had enough stock a moment ago.
+    order.check(customer.as_ref(), seen.as_ref().map(|seen| &seen.disc))?;
+    let on_sale = if strategy.locks_rows() {
+        read_disc(tx, strategy, order.disc_id).await?
+    } else {
+        seen
+    };
     let left = order.check(
         customer.as_ref(),
         on_sale.as_ref().map(|on_sale| &on_sale.disc),
@@ -188,4 +216,29 @@ async fn sell(
         customer,
         disc: disc_after,
     })
+}
+
+/// The buyer and the disc, unlocked ([`LOOK`]).
+async fn look(
+    tx: &impl GenericClient,
+    order: &NewPurchaseOrder,
+) -> Result<(Option<Customer>, Option<DiscOnSale>), StoreError> {
+    let row = query_opt(
+        tx,
+        &LOOK,
+        &[&order.customer_id.as_uuid(), &order.disc_id.as_uuid()],
+    )
+    .await
+    .map_err(store_error)?
+    .ok_or_else(|| StoreError::Unexpected(anyhow!("{} returned no row", LOOK.name)))?;
+    let unexpected = |error: tokio_postgres::Error| StoreError::Unexpected(error.into());
+    let customer: Option<Json<StoredCustomer>> = row.try_get("customer").map_err(unexpected)?;
+    let disc: Option<Json<StoredDisc>> = row.try_get("disc").map_err(unexpected)?;
+    let sold_at = row.try_get("sold_at").map_err(unexpected)?;
+    let customer = customer.map(rows::customer_from_json).transpose()?;
+    let disc = disc
+        .map(rows::disc_from_json)
+        .transpose()?
+        .map(|disc| DiscOnSale { disc, sold_at });
+    Ok((customer, disc))
 }

@@ -244,10 +244,12 @@ async fn a_scrape_after_known_traffic_counts_every_family_exactly() {
     );
     assert_eq!(count("recordshop_db_statement_timeouts_total", &[]), 1.0);
     assert_eq!(count("recordshop_db_errors_total", &[("class", "57")]), 1.0);
-    // The lock waits: the stuck one among them, at the timeout.
+    // The lock waits: one per confirmed purchase and the stuck one, at the
+    // timeout. Refusals the first look decides (stock, customer, disc) take
+    // no lock.
     let lock_waits = [("strategy", "pessimistic")];
     let waits = count("recordshop_lock_wait_seconds_count", &lock_waits);
-    assert!(waits >= 6.0, "{waits} lock waits");
+    assert_eq!(waits, 5.0, "{waits} lock waits");
     let slowest = scrape
         .buckets("recordshop_lock_wait_seconds", &lock_waits)
         .iter()
@@ -258,11 +260,21 @@ async fn a_scrape_after_known_traffic_counts_every_family_exactly() {
         count("recordshop_lock_wait_seconds_count", &lock_waits) - slowest >= 1.0,
         "the 300 ms wait is in a bucket of its own"
     );
-    assert!(
+    assert_eq!(
         count(
             "recordshop_db_statement_duration_seconds_count",
             &[("statement", "lock_disc")]
-        ) >= 6.0
+        ),
+        5.0
+    );
+    // Every purchase that reached the store looked first: the five that
+    // locked and the three refusals.
+    assert_eq!(
+        count(
+            "recordshop_db_statement_duration_seconds_count",
+            &[("statement", "look_at_buyer_and_disc")]
+        ),
+        8.0
     );
     assert!(count("recordshop_db_pool_wait_seconds_count", &[]) >= 10.0);
     assert_eq!(count("recordshop_db_pool_max_size", &[]), 4.0);

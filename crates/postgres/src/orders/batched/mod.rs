@@ -29,6 +29,8 @@ mod purchase;
 mod queue;
 mod sale;
 
+pub(super) use sale::HOT;
+
 use std::sync::Arc;
 use std::time::Duration;
 

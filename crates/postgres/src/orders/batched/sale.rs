@@ -60,6 +60,10 @@ const RECORD_SALES: Statement = Statement::new(
     RETURNING id, created_at",
 );
 
+/// What a batch runs, prepared on every connection before the server says
+/// it is ready (see `crate::health`).
+pub(in crate::orders) const HOT: &[Statement] = &[SELECT_CUSTOMERS, RECORD_SALES];
+
 /// A purchase of the batch (by index) whose customer may buy, with the
 /// customer as read.
 struct Buyer<'a> {

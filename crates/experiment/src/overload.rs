@@ -1,0 +1,343 @@
+//! `overload`: purchases of the hot disc arriving at a constant rate, open
+//! loop, at 1×, 2× and 4× what the strategy sells when it is kept busy
+//! (its capacity, measured first on the same server by a closed loop). A
+//! server that copes keeps selling at capacity and tells the excess at once
+//! that it is overloaded; one that does not lets every queue grow until
+//! its buyers time out.
+
+use std::time::Duration;
+
+use std::sync::Arc;
+
+use recordshop_harness::api::{ClientOptions, Reply, Request};
+use recordshop_harness::memory::Memory;
+use recordshop_postgres::ConcurrencyStrategy;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::load::{self, Live};
+use crate::open_loop::{self, Sent};
+use crate::prep::{self, Prepared};
+use crate::progress::RunProgress;
+use crate::scenario::{Plan, Scenario, UNLIMITED_STOCK};
+use crate::session::{self, Lab, Observability, Setup, Tally};
+use crate::stats::{self, Latency, latency_of_micros};
+
+/// How an overload run is shaped.
+#[derive(Clone, Debug, Serialize)]
+pub struct OverloadPlan {
+    /// The closed loop that measures capacity: clients and duration.
+    pub probe_clients: usize,
+    #[serde(rename = "probe_s", serialize_with = "crate::scenario::as_secs")]
+    pub probe: Duration,
+    /// Multiples of capacity offered, each for `level`.
+    pub multiples: Vec<f64>,
+    #[serde(rename = "level_s", serialize_with = "crate::scenario::as_secs")]
+    pub level: Duration,
+    /// Requests open at once at most.
+    pub connections: usize,
+    /// Customers the purchases cycle through.
+    pub customers: usize,
+}
+
+impl OverloadPlan {
+    /// 1×, 2× and 4× for 30 s each; `batched` stops at 2×, whose 4× the
+    /// load generator cannot produce on two cores beside the server.
+    #[must_use]
+    pub fn new(strategy: ConcurrencyStrategy, quick: bool) -> Self {
+        let multiples = if strategy == ConcurrencyStrategy::Batched {
+            vec![1.0, 2.0]
+        } else {
+            vec![1.0, 2.0, 4.0]
+        };
+        Self {
+            probe_clients: 128,
+            probe: if quick {
+                Duration::from_secs(3)
+            } else {
+                Duration::from_secs(10)
+            },
+            multiples,
+            level: if quick {
+                Duration::from_secs(5)
+            } else {
+                Duration::from_secs(30)
+            },
+            connections: 2_000,
+            customers: 256,
+        }
+    }
+
+    /// Purchases at `rate` per second for the level's duration.
+    #[must_use]
+    pub fn schedule(&self, rate: f64, customers: &[Uuid], disc: Uuid) -> Vec<open_loop::Arrival> {
+        let count = (rate * self.level.as_secs_f64()).round().max(1.0) as usize;
+        open_loop::evenly(count, self.level, |i| {
+            Request::purchase(customers[i % customers.len().max(1)], disc)
+        })
+    }
+}
+
+/// One level of offered load.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Level {
+    pub multiple: f64,
+    pub offered_per_s: f64,
+    /// Orders answered 201 per second of the level.
+    pub goodput_per_s: f64,
+    /// Purchases answered 201, waited from when they were due.
+    pub successes: Option<Latency>,
+    /// Purchases answered 503 `overloaded`, and how fast.
+    pub shed: u64,
+    pub shed_latency: Option<Latency>,
+    /// No answer within the client's timeout, or the connection lost.
+    pub unanswered: u64,
+    /// Any other answer (another 5xx, an unexpected 4xx).
+    pub other: u64,
+}
+
+/// What one level's outcomes show.
+#[must_use]
+pub fn analyse(multiple: f64, offered_per_s: f64, level: Duration, sent: &[Sent]) -> Level {
+    let created: Vec<&Sent> = sent.iter().filter(|s| s.reply.is_created()).collect();
+    let shed: Vec<&Sent> = sent.iter().filter(|s| s.reply.is_overloaded()).collect();
+    let unanswered = sent
+        .iter()
+        .filter(|s| matches!(s.reply, Reply::Lost(_) | Reply::NotSent(_)))
+        .count() as u64;
+    Level {
+        multiple,
+        offered_per_s,
+        goodput_per_s: created.len() as f64 / level.as_secs_f64().max(f64::EPSILON),
+        successes: latency_of_micros(created.iter().map(|s| s.latency_us())),
+        shed: shed.len() as u64,
+        shed_latency: latency_of_micros(shed.iter().map(|s| s.latency_us())),
+        unanswered,
+        other: (sent.len() - created.len() - shed.len()) as u64 - unanswered,
+    }
+}
+
+/// One strategy under overload.
+#[derive(Clone, Debug, Serialize)]
+pub struct OverloadReport {
+    pub strategy: ConcurrencyStrategy,
+    pub plan: OverloadPlan,
+    /// Orders per second of the closed-loop probe.
+    pub capacity_per_s: Option<f64>,
+    pub levels: Vec<Level>,
+    pub database: String,
+    /// The server's resident memory through the whole run.
+    pub memory: Option<Memory>,
+    pub check: Option<crate::check::Check>,
+    pub error: Option<String>,
+}
+
+impl OverloadReport {
+    /// The highest level offered.
+    #[must_use]
+    pub fn top(&self) -> Option<&Level> {
+        self.levels
+            .iter()
+            .max_by(|a, b| a.multiple.total_cmp(&b.multiple))
+    }
+
+    /// The level at capacity.
+    #[must_use]
+    pub fn at_capacity(&self) -> Option<&Level> {
+        self.levels.iter().find(|level| level.multiple == 1.0)
+    }
+}
+
+impl OverloadReport {
+    #[must_use]
+    pub fn passed(&self) -> bool {
+        self.error.is_none() && self.check.as_ref().is_some_and(|check| check.pass)
+    }
+}
+
+/// A buyer still unanswered after this has timed out.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Between levels, for the queues of the last one to drain.
+const SETTLE: Duration = Duration::from_secs(2);
+const MEMORY_EVERY: Duration = Duration::from_millis(200);
+
+/// Measures capacity, then offers each multiple of it, on one fresh server.
+pub(crate) async fn run(
+    lab: &Lab,
+    plan: &OverloadPlan,
+    strategy: ConcurrencyStrategy,
+) -> OverloadReport {
+    let progress = RunProgress::new(format!("overload · {strategy}"));
+    let mut report = OverloadReport {
+        strategy,
+        plan: plan.clone(),
+        capacity_per_s: None,
+        levels: Vec::new(),
+        database: String::new(),
+        memory: None,
+        check: None,
+        error: None,
+    };
+    let setup = Setup {
+        name: &["overload"],
+        strategy,
+        observability: &Observability::Metrics,
+        client: ClientOptions {
+            connections: plan.connections,
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: CLIENT_TIMEOUT,
+        },
+        settings: &[],
+    };
+    let ended = session::run(lab, setup, &progress, async |session| {
+        progress.phase(&format!("creating 1 disc and {} customers", plan.customers));
+        let prepared = Prepared {
+            discs: prep::discs(&session.api, 1, UNLIMITED_STOCK).await?,
+            customers: prep::customers(&session.api, plan.customers, &lab.tag).await?,
+        };
+        let memory = session.server.sample_memory(MEMORY_EVERY);
+        let mut tally = Tally::default();
+        progress.phase(&format!(
+            "capacity: {} closed-loop clients for {:.0} s",
+            plan.probe_clients,
+            plan.probe.as_secs_f64()
+        ));
+        let probe = Plan {
+            scenario: Scenario::Hot,
+            clients: plan.probe_clients,
+            duration: plan.probe,
+            think: None,
+            discs: 1,
+            stock_per_disc: UNLIMITED_STOCK,
+            customers: plan.customers,
+        };
+        let live = Arc::new(Live::default());
+        let log = load::drive(&session.api, &probe, &prepared, &live, fastrand::u64(..)).await?;
+        let probed = stats::summarize(&log);
+        tally.created += probed.orders;
+        tally.unknown += log.unknown_purchases();
+        let capacity = probed.orders_per_s;
+        report.capacity_per_s = Some(capacity);
+        for &multiple in &plan.multiples {
+            tokio::time::sleep(SETTLE).await;
+            let rate = capacity * multiple;
+            progress.phase(&format!(
+                "{multiple}× capacity: {rate:.0} purchases/s for {:.0} s",
+                plan.level.as_secs_f64()
+            ));
+            let schedule = plan.schedule(rate, &prepared.customers, prepared.discs[0]);
+            let sent = open_loop::drive(&session.api, &schedule, plan.connections).await?;
+            let level = analyse(multiple, rate, plan.level, &sent);
+            tally.created += sent.iter().filter(|s| s.reply.is_created()).count() as u64;
+            tally.unknown += level.unanswered;
+            report.levels.push(level);
+        }
+        report.memory = Some(memory.finish());
+        Ok(((), tally))
+    })
+    .await;
+    progress.finish();
+    report.database = ended.database;
+    report.check = ended.check;
+    report.error = ended.outcome.err();
+    report
+}
+
+/// One table row per level of every strategy.
+#[must_use]
+pub fn text(reports: &[OverloadReport]) -> String {
+    let mut out = String::from(
+        "overload — open loop at multiples of capacity\n\
+         strategy     capacity/s  offered  offered/s  goodput/s  p99 ok ms  shed  shed p99 ms  unanswered  other\n",
+    );
+    for report in reports {
+        if let Some(error) = &report.error {
+            out.push_str(&format!(
+                "{:<12} error: {error}\n",
+                report.strategy.as_str()
+            ));
+        }
+        let capacity = report
+            .capacity_per_s
+            .map_or_else(|| "-".to_owned(), |c| format!("{c:.0}"));
+        for level in &report.levels {
+            out.push_str(&format!(
+                "{:<12} {:>10} {:>7}× {:>10.0} {:>10.0} {:>10} {:>5} {:>11} {:>11} {:>6}\n",
+                report.strategy.as_str(),
+                capacity,
+                level.multiple,
+                level.offered_per_s,
+                level.goodput_per_s,
+                ms(level.successes.as_ref().map(|l| l.p99_ms)),
+                level.shed,
+                ms(level.shed_latency.as_ref().map(|l| l.p99_ms)),
+                level.unanswered,
+                level.other,
+            ));
+        }
+    }
+    out
+}
+
+fn ms(value: Option<f64>) -> String {
+    value.map_or_else(|| "-".to_owned(), |v| format!("{v:.1}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use recordshop_harness::api::{Answer, Failure};
+
+    fn reply(status: u16, code: Option<&str>) -> Reply {
+        Reply::Answer(Answer {
+            status,
+            code: code.map(str::to_owned),
+            retry_after: status == 503,
+            created: None,
+            replayed: false,
+        })
+    }
+
+    fn sent(due_ms: u64, done_ms: u64, reply: Reply) -> Sent {
+        Sent {
+            arrival: 0,
+            due_us: due_ms * 1_000,
+            sent_us: due_ms * 1_000,
+            done_us: done_ms * 1_000,
+            reply,
+        }
+    }
+
+    #[test]
+    fn a_level_counts_goodput_shedding_and_losses() {
+        let level = analyse(
+            2.0,
+            4.0,
+            Duration::from_secs(1),
+            &[
+                sent(0, 10, reply(201, None)),
+                sent(250, 270, reply(201, None)),
+                sent(500, 501, reply(503, Some("overloaded"))),
+                sent(750, 10_750, Reply::Lost(Failure::Timeout)),
+                sent(800, 900, reply(503, Some("unavailable"))),
+            ],
+        );
+        assert_eq!(level.goodput_per_s, 2.0);
+        assert_eq!(level.shed, 1);
+        assert_eq!(level.unanswered, 1);
+        assert_eq!(level.other, 1);
+        assert_eq!(level.successes.map(|l| l.max_ms), Some(20.0));
+    }
+
+    #[test]
+    fn batched_stops_at_twice_its_capacity() {
+        assert_eq!(
+            OverloadPlan::new(ConcurrencyStrategy::Batched, false).multiples,
+            [1.0, 2.0]
+        );
+        assert_eq!(
+            OverloadPlan::new(ConcurrencyStrategy::Atomic, false).multiples,
+            [1.0, 2.0, 4.0]
+        );
+    }
+}
