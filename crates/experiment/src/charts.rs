@@ -715,6 +715,8 @@ mod tests {
             floods: Vec::new(),
             overloads: Vec::new(),
             curve: Vec::new(),
+            cache: Vec::new(),
+            cache_error: None,
             targets: Vec::new(),
             overhead: Vec::new(),
             sales_report: None,

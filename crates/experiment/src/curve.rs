@@ -38,7 +38,7 @@ pub(crate) async fn run(
                 if recordshop_harness::interrupt::interrupted() {
                     return points;
                 }
-                let point = run_one(lab, &plan, strategy, &[], &Observability::Metrics).await;
+                let point = run_one(lab, &plan, strategy, &[], &Observability::Metrics, &[]).await;
                 println!(
                     "  curve · {} · {clients:>4} clients · {:<12} {}",
                     scenario.name(),

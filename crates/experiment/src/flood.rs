@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use recordshop_harness::api::{ClientOptions, Reply, Request};
+use recordshop_harness::api::{Reply, Request};
 use recordshop_harness::memory::Memory;
 use recordshop_postgres::ConcurrencyStrategy;
 use serde::Serialize;
@@ -17,7 +17,7 @@ use crate::check::Check;
 use crate::open_loop::{self, Sent};
 use crate::prep;
 use crate::progress::RunProgress;
-use crate::session::{self, Lab, Observability, Setup, Tally};
+use crate::session::{self, Lab, Setup, Tally};
 use crate::stats::{Latency, latency_of_micros};
 
 /// How a flood is shaped.
@@ -218,17 +218,7 @@ pub(crate) async fn run(lab: &Lab, plan: &FloodPlan, strategy: ConcurrencyStrate
         check: None,
         error: None,
     };
-    let setup = Setup {
-        name: &["flood"],
-        strategy,
-        observability: &Observability::Metrics,
-        client: ClientOptions {
-            connections: plan.connections,
-            connect_timeout: Duration::from_secs(10),
-            request_timeout: CLIENT_TIMEOUT,
-        },
-        settings: &[],
-    };
+    let setup = Setup::open_loop(&["flood"], strategy, plan.connections);
     let ended = session::run(lab, setup, &progress, async |session| {
         progress.phase(&format!("creating 1 disc and {} customers", plan.buyers));
         let disc = prep::discs(&session.api, 1, plan.stock).await?;
@@ -258,8 +248,6 @@ pub(crate) async fn run(lab: &Lab, plan: &FloodPlan, strategy: ConcurrencyStrate
     report
 }
 
-/// A buyer still unanswered after this has timed out.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 const MEMORY_EVERY: Duration = Duration::from_millis(100);
 
 /// One line per strategy.

@@ -12,6 +12,7 @@
 //! experiment --server-bin target/release/recordshop --strategies pessimistic,optimistic --quick
 //! ```
 
+mod cache;
 mod charts;
 mod check;
 mod curve;
@@ -75,11 +76,12 @@ struct Args {
 
     /// Studies to run after the scenarios: `flood` (thousands of buyers
     /// within a second), `overload` (open loop at multiples of capacity),
-    /// `curve` (hot and spread by clients); `none` for none.
+    /// `curve` (hot and spread by clients), `cache` (catalog reads with no
+    /// cache, in process and in Redis); `none` for none.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "flood,overload,curve",
+        default_value = "flood,overload,curve,cache",
         value_parser = parse_study
     )]
     studies: Vec<Option<run::Study>>,
@@ -334,7 +336,7 @@ mod tests {
         let settings = settings(args);
         assert_eq!(settings.pgbench_duration, Some(QUICK_PGBENCH));
         assert_eq!(settings.scenarios.len(), 6);
-        assert_eq!(settings.studies.len(), 3);
+        assert_eq!(settings.studies.len(), 4);
         assert_eq!(settings.strategies, ConcurrencyStrategy::ALL);
     }
 }

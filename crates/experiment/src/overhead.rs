@@ -114,7 +114,7 @@ pub async fn measure(
                     break;
                 }
                 let spans_before = receiver.count();
-                let run = run_one(lab, &plan, strategy, &[], observability).await;
+                let run = run_one(lab, &plan, strategy, &[], observability, &[]).await;
                 side.spans_received += receiver.count() - spans_before;
                 let rate = run.summary.as_ref().map(|s| s.orders_per_s);
                 println!(

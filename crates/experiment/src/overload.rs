@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use recordshop_harness::api::{ClientOptions, Reply, Request};
+use recordshop_harness::api::{Reply, Request};
 use recordshop_harness::memory::Memory;
 use recordshop_postgres::ConcurrencyStrategy;
 use serde::Serialize;
@@ -20,7 +20,7 @@ use crate::open_loop::{self, Sent};
 use crate::prep::{self, Prepared};
 use crate::progress::RunProgress;
 use crate::scenario::{Plan, Scenario, UNLIMITED_STOCK};
-use crate::session::{self, Lab, Observability, Setup, Tally};
+use crate::session::{self, Lab, Setup, Tally};
 use crate::stats::{self, Latency, latency_of_micros};
 
 /// How an overload run is shaped.
@@ -155,8 +155,6 @@ impl OverloadReport {
     }
 }
 
-/// A buyer still unanswered after this has timed out.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Between levels, for the queues of the last one to drain.
 const SETTLE: Duration = Duration::from_secs(2);
 const MEMORY_EVERY: Duration = Duration::from_millis(200);
@@ -178,17 +176,7 @@ pub(crate) async fn run(
         check: None,
         error: None,
     };
-    let setup = Setup {
-        name: &["overload"],
-        strategy,
-        observability: &Observability::Metrics,
-        client: ClientOptions {
-            connections: plan.connections,
-            connect_timeout: Duration::from_secs(10),
-            request_timeout: CLIENT_TIMEOUT,
-        },
-        settings: &[],
-    };
+    let setup = Setup::open_loop(&["overload"], strategy, plan.connections);
     let ended = session::run(lab, setup, &progress, async |session| {
         progress.phase(&format!("creating 1 disc and {} customers", plan.customers));
         let prepared = Prepared {

@@ -38,6 +38,11 @@ impl Shape {
         }
     }
 
+    /// Whether each transaction sells one unit (and inserts one order).
+    fn sells(self) -> bool {
+        !matches!(self, Shape::PointSelect)
+    }
+
     fn file_stem(self) -> &'static str {
         match self {
             Shape::SingleStatement => "single-statement",
@@ -55,7 +60,7 @@ pub fn shapes_for(scenario: Scenario) -> &'static [Shape] {
         Scenario::Hot => &[Shape::SingleStatement, Shape::Pessimistic],
         Scenario::Spread => &[Shape::SingleStatementSpread],
         Scenario::Read => &[Shape::PointSelect],
-        Scenario::Launch | Scenario::Mixed | Scenario::HttpCeiling => &[],
+        Scenario::Launch | Scenario::Mixed | Scenario::List | Scenario::HttpCeiling => &[],
     }
 }
 
@@ -141,14 +146,25 @@ async fn measure_on(
         let parsed = parse_output(&output)
             .with_context(|| format!("reading pgbench's output for {}", shape.name()))?;
         // A script whose ids match no row would "commit" empty transactions
-        // at a flattering rate: every transaction must have sold one unit.
-        let sold = count_orders(&client).await? - before;
-        if parsed.transactions.is_some_and(|t| t != sold as u64) {
-            bail!(
-                "pgbench {} reported {:?} transactions but {sold} orders were inserted",
-                shape.name(),
-                parsed.transactions
-            );
+        // at a flattering rate: every transaction of a selling shape must
+        // have sold one unit, and every id a reading shape draws must exist.
+        if shape.sells() {
+            let sold = count_orders(&client).await? - before;
+            if parsed.transactions.is_some_and(|t| t != sold as u64) {
+                bail!(
+                    "pgbench {} reported {:?} transactions but {sold} orders were inserted",
+                    shape.name(),
+                    parsed.transactions
+                );
+            }
+        } else {
+            let found = count_numbered_discs(&client, discs).await?;
+            if found != i64::from(discs) {
+                bail!(
+                    "pgbench {} draws {discs} disc ids but {found} of them exist",
+                    shape.name()
+                );
+            }
         }
         ceilings.push(Ceiling {
             scenario,
@@ -167,6 +183,23 @@ async fn measure_on(
             .context("vacuuming between pgbench runs")?;
     }
     Ok(ceilings)
+}
+
+/// How many of the discs numbered 1 to `discs` exist, by the ids the
+/// scripts compute.
+async fn count_numbered_discs(client: &tokio_postgres::Client, discs: i32) -> anyhow::Result<i64> {
+    let id = numbered_id(DISC_PREFIX, "disc").replace(":disc", "n");
+    let row = client
+        .query_one(
+            &format!(
+                "SELECT count(*) FROM generate_series(1, $1::int) AS n \
+                 JOIN discs ON discs.id = {id} AND discs.deleted_at IS NULL"
+            ),
+            &[&discs],
+        )
+        .await
+        .context("counting the discs pgbench reads")?;
+    row.try_get(0).context("counting the discs pgbench reads")
 }
 
 async fn count_orders(client: &tokio_postgres::Client) -> anyhow::Result<i64> {

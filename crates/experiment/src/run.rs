@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use recordshop_harness::api::ClientOptions;
-use recordshop_harness::interrupt;
 use recordshop_harness::postgres::{Admin, DatabaseUrl, PgBin};
 use recordshop_harness::scrape::Scrape;
 use recordshop_harness::signing::SigningKey;
+use recordshop_harness::{interrupt, say};
 use recordshop_postgres::ConcurrencyStrategy;
 
 use crate::flood::{self, FloodPlan, FloodReport};
@@ -25,7 +25,7 @@ use crate::report::{self, Experiment, RunReport};
 use crate::scenario::{Plan, Scenario, Sizing};
 use crate::session::{self, Lab, Observability, Session, Setup, Tally};
 use crate::stats;
-use crate::{curve, targets};
+use crate::{cache, curve, targets};
 
 /// Everything the command line decided.
 pub struct Settings {
@@ -93,6 +93,8 @@ pub async fn run(settings: Settings, admin_url: DatabaseUrl) -> anyhow::Result<b
         floods: Vec::new(),
         overloads: Vec::new(),
         curve: Vec::new(),
+        cache: Vec::new(),
+        cache_error: None,
         targets: Vec::new(),
         overhead: Vec::new(),
         sales_report: None,
@@ -145,6 +147,7 @@ pub async fn run(settings: Settings, admin_url: DatabaseUrl) -> anyhow::Result<b
                 strategy,
                 &experiment.ceilings,
                 &Observability::Metrics,
+                &[],
             )
             .await;
             println!("\n{}", report::summary_text(&run));
@@ -251,6 +254,24 @@ async fn studies(
         report::write_json(results, experiment)?;
         println!("{}", curve::text(&experiment.curve));
     }
+    if settings.studies.contains(&Study::Cache) {
+        println!("\n=== cache — catalog reads with no cache, in process, and in Redis ===");
+        // Reads never touch a strategy: the first one's server serves them.
+        let strategy = settings
+            .strategies
+            .first()
+            .copied()
+            .unwrap_or(ConcurrencyStrategy::Pessimistic);
+        match cache::run(lab, &settings.sizing, strategy).await {
+            Ok(points) => experiment.cache = points,
+            Err(error) => {
+                say!("the cache study could not run: {error:#}");
+                experiment.cache_error = Some(format!("{error:#}"));
+            }
+        }
+        report::write_json(results, experiment)?;
+        println!("{}", cache::text(&experiment.cache));
+    }
     Ok(())
 }
 
@@ -264,6 +285,8 @@ pub enum Study {
     Overload,
     /// `hot` and `spread` at 16 to 1,024 clients.
     Curve,
+    /// Catalog reads with no cache, the in-process cache and Redis.
+    Cache,
 }
 
 /// The pgbench ceilings of `plan`'s scenario; a failure is reported and
@@ -311,6 +334,7 @@ pub(crate) async fn run_one(
     strategy: ConcurrencyStrategy,
     ceilings: &[pgbench::Ceiling],
     observability: &Observability,
+    settings: &[(&str, String)],
 ) -> RunReport {
     let mut report = RunReport {
         scenario: plan.scenario,
@@ -339,7 +363,7 @@ pub(crate) async fn run_one(
             // Bounds a request the deadline does not cut (set-up calls).
             request_timeout: Duration::from_secs(30),
         },
-        settings: &[],
+        settings,
     };
     let ended = session::run(lab, setup, &progress, async |session| {
         load(lab, plan, session, &progress, &mut report).await

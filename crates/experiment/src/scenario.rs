@@ -26,6 +26,9 @@ pub enum Scenario {
     /// Disc pages: `GET /discs/{id}` of 1,000 discs chosen at random,
     /// closed-loop clients. Reads never touch a strategy, so it runs once.
     Read,
+    /// Filtered catalog listings (a genre, an artist fragment, a decade, a
+    /// word of the name, or in stock; 20 a page), closed-loop clients.
+    List,
 }
 
 impl Scenario {
@@ -37,13 +40,17 @@ impl Scenario {
             Scenario::Spread => "spread",
             Scenario::Mixed => "mixed",
             Scenario::Read => "read",
+            Scenario::List => "list",
         }
     }
 
     /// Whether the strategies can differ here; a scenario without a
     /// purchase runs under the first strategy only.
     pub fn depends_on_strategy(self) -> bool {
-        !matches!(self, Scenario::Read | Scenario::HttpCeiling)
+        !matches!(
+            self,
+            Scenario::Read | Scenario::List | Scenario::HttpCeiling
+        )
     }
 
     /// Whether throughput is best read as orders/s (every request is a
@@ -51,7 +58,7 @@ impl Scenario {
     pub fn measures_orders(self) -> bool {
         !matches!(
             self,
-            Scenario::Mixed | Scenario::Read | Scenario::HttpCeiling
+            Scenario::Mixed | Scenario::Read | Scenario::List | Scenario::HttpCeiling
         )
     }
 }
@@ -108,7 +115,7 @@ impl Plan {
             Scenario::Spread => (None, CATALOG_DISCS, UNLIMITED_STOCK),
             // Enough stock that browsing, not selling out, shapes the run.
             Scenario::Mixed => (Some(Duration::from_millis(200)), CATALOG_DISCS, 10_000),
-            Scenario::Read => (None, CATALOG_DISCS, 10_000),
+            Scenario::Read | Scenario::List => (None, CATALOG_DISCS, 10_000),
             Scenario::HttpCeiling => (None, 1, 1),
         };
         Plan {
@@ -165,6 +172,9 @@ impl Plan {
             }),
             Scenario::Read => Some(Request::GetDisc {
                 disc: any_disc(rng)?,
+            }),
+            Scenario::List => Some(Request::ListDiscs {
+                query: browse_query(rng),
             }),
         }
     }

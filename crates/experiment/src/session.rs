@@ -81,6 +81,33 @@ pub(crate) struct Setup<'a> {
     pub settings: &'a [(&'a str, String)],
 }
 
+impl<'a> Setup<'a> {
+    /// A session for open-loop load (`flood`, `overload`): up to
+    /// `connections` sockets, metrics on, and a buyer still unanswered
+    /// after [`OPEN_LOOP_TIMEOUT`] counted as timed out.
+    pub fn open_loop(
+        name: &'a [&'a str],
+        strategy: ConcurrencyStrategy,
+        connections: usize,
+    ) -> Self {
+        Self {
+            name,
+            strategy,
+            observability: &Observability::Metrics,
+            client: ClientOptions {
+                connections,
+                connect_timeout: Duration::from_secs(10),
+                request_timeout: OPEN_LOOP_TIMEOUT,
+            },
+            settings: &[],
+        }
+    }
+}
+
+/// When a buyer of an open-loop study gives up: far past any target, so a
+/// timeout is a failure of the server, not of patience.
+pub const OPEN_LOOP_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The running server, as the work sees it.
 pub(crate) struct Session {
     pub api: Api,

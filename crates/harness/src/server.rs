@@ -64,6 +64,9 @@ pub const SERVER_SETTINGS: &[&str] = &[
     "JWT_SECRET_FILE",
     "AUTH_DISABLED",
     "METRICS_ADDR",
+    "READ_CACHE",
+    "READ_CACHE_URL",
+    "READ_CACHE_TTL_MS",
     "RUST_LOG",
 ];
 

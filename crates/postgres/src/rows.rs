@@ -11,9 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use recordshop_domain::customer::{
     BirthDate, Customer, CustomerId, Document, Email, PersonName, Phone,
 };
-use recordshop_domain::disc::{
-    ArtistName, Disc, DiscId, DiscName, Genre, ReleaseYear, StockQuantity,
-};
+use recordshop_domain::disc::{Disc, DiscId, DiscRecord};
 use recordshop_domain::order::{OrderQuantity, PurchaseOrder, PurchaseOrderId};
 use recordshop_domain::{InvalidValue, StoreError};
 use serde::{Deserialize, Serialize};
@@ -33,63 +31,25 @@ fn stored<T>(value: Result<T, InvalidValue>, what: &str) -> Result<T, StoreError
     value.map_err(|invalid| StoreError::Unexpected(anyhow!("stored {what} is invalid: {invalid}")))
 }
 
-/// A disc as the `discs` table and the orders' `disc_snapshot` hold it.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct StoredDisc {
-    id: Uuid,
-    name: String,
-    artist: String,
-    year_of_release: i32,
-    genre: String,
-    quantity: i64,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
+/// A disc as the `discs` table and the orders' `disc_snapshot` hold it
+/// (the snapshot is `to_jsonb` of the row: the same field names).
+pub(crate) type StoredDisc = DiscRecord;
+
+fn disc_record(row: &Row) -> Result<DiscRecord, StoreError> {
+    Ok(DiscRecord {
+        id: column(row, "id")?,
+        name: column(row, "name")?,
+        artist: column(row, "artist")?,
+        year_of_release: column(row, "year_of_release")?,
+        genre: column(row, "genre")?,
+        quantity: column(row, "quantity")?,
+        created_at: column(row, "created_at")?,
+        updated_at: column(row, "updated_at")?,
+    })
 }
 
-impl StoredDisc {
-    fn from_row(row: &Row) -> Result<Self, StoreError> {
-        Ok(Self {
-            id: column(row, "id")?,
-            name: column(row, "name")?,
-            artist: column(row, "artist")?,
-            year_of_release: column(row, "year_of_release")?,
-            genre: column(row, "genre")?,
-            quantity: column(row, "quantity")?,
-            created_at: column(row, "created_at")?,
-            updated_at: column(row, "updated_at")?,
-        })
-    }
-
-    fn into_domain(self) -> Result<Disc, StoreError> {
-        Ok(Disc {
-            id: DiscId::from_uuid(self.id),
-            name: stored(DiscName::parse(&self.name), "disc name")?,
-            artist: stored(ArtistName::parse(&self.artist), "artist")?,
-            year_of_release: stored(
-                ReleaseYear::parse(i64::from(self.year_of_release)),
-                "year of release",
-            )?,
-            genre: stored(Genre::parse(&self.genre), "genre")?,
-            quantity: stored(StockQuantity::from_stored(self.quantity), "stock")?,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-        })
-    }
-}
-
-impl From<&Disc> for StoredDisc {
-    fn from(disc: &Disc) -> Self {
-        Self {
-            id: disc.id.as_uuid(),
-            name: disc.name.as_str().to_owned(),
-            artist: disc.artist.as_str().to_owned(),
-            year_of_release: disc.year_of_release.get(),
-            genre: disc.genre.as_str().to_owned(),
-            quantity: disc.quantity.get(),
-            created_at: disc.created_at,
-            updated_at: disc.updated_at,
-        }
-    }
+fn disc_from_record(record: DiscRecord) -> Result<Disc, StoreError> {
+    stored(Disc::from_record(record), "disc")
 }
 
 /// A customer as the `customers` table and the orders' `customer_snapshot`
@@ -156,13 +116,13 @@ impl From<&Customer> for StoredCustomer {
 
 /// A disc from a row with the `discs` columns.
 pub(crate) fn disc(row: &Row) -> Result<Disc, StoreError> {
-    StoredDisc::from_row(row)?.into_domain()
+    disc_from_record(disc_record(row)?)
 }
 
 /// A disc from its jsonb form: `to_jsonb` of a row with the `discs`
 /// columns, as a snapshot holds it too.
 pub(crate) fn disc_from_json(Json(stored): Json<StoredDisc>) -> Result<Disc, StoreError> {
-    stored.into_domain()
+    disc_from_record(stored)
 }
 
 /// A customer from its jsonb form (see [`disc_from_json`]).
@@ -192,7 +152,7 @@ pub(crate) fn order(row: &Row) -> Result<PurchaseOrder, StoreError> {
         created_at: column(row, "created_at")?,
         canceled_at: column(row, "canceled_at")?,
         customer: customer.into_domain()?,
-        disc: disc.into_domain()?,
+        disc: disc_from_record(disc)?,
     })
 }
 

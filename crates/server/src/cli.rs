@@ -7,6 +7,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use recordshop_cache::ReadCache;
 use recordshop_domain::RetryPolicy;
 use recordshop_postgres::{BatchSettings, ConcurrencyStrategy};
 use secrecy::SecretString;
@@ -181,6 +182,23 @@ pub struct Settings {
     /// others to join its batch; 0 is pure group commit.
     #[arg(long, env = "BATCH_MAX_WAIT_MS", value_name = "BATCH_MAX_WAIT_MS", default_value_t = default_batch_wait_ms(), global = true)]
     pub(crate) batch_max_wait_ms: u64,
+    /// Catalog reads (`GET /discs`, `GET /discs/{id}`) through a cache:
+    /// `off`, `memory` (in this process) or `redis` (READ_CACHE_URL). A
+    /// cached read is at most READ_CACHE_TTL_MS old; purchases never read it.
+    #[arg(long, env = "READ_CACHE", value_name = "READ_CACHE", default_value = "off", value_parser = ReadCache::from_str, global = true)]
+    pub(crate) read_cache: ReadCache,
+    /// The Redis of READ_CACHE=redis, e.g. redis://127.0.0.1:6379.
+    #[arg(
+        long,
+        env = "READ_CACHE_URL",
+        value_name = "READ_CACHE_URL",
+        hide_env_values = true,
+        global = true
+    )]
+    pub(crate) read_cache_url: Option<SecretString>,
+    /// How long a cached catalog read is served: the bound on its staleness.
+    #[arg(long, env = "READ_CACHE_TTL_MS", value_name = "READ_CACHE_TTL_MS", default_value = "1000", value_parser = clap::value_parser!(u64).range(1..=60_000), global = true)]
+    pub(crate) read_cache_ttl_ms: u64,
     /// The token signing key, or its absence.
     #[command(flatten)]
     pub signing: SigningSettings,

@@ -12,15 +12,27 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
+use recordshop_cache::ReadCache;
 use recordshop_domain::RetryPolicy;
 use recordshop_http::Authenticator;
 use recordshop_http::admission::AdmissionSettings;
 use recordshop_postgres::{
     BatchSettings, ConcurrencyStrategy, DatabaseTimeouts, IdempotencySettings, PoolSettings,
 };
+use secrecy::SecretString;
 
 use crate::cli::{Cli, Command, Settings};
 use crate::database::{self, DatabaseSummary};
+
+/// The catalog read cache (see the `recordshop-cache` crate).
+#[derive(Clone)]
+pub struct ReadCacheSettings {
+    pub kind: ReadCache,
+    /// Redis's URL, for [`ReadCache::Redis`]; may hold a password.
+    pub url: Option<SecretString>,
+    /// How long an entry is served: the bound on a read's staleness.
+    pub ttl: Duration,
+}
 
 /// The validated configuration the server runs with.
 #[derive(Clone)]
@@ -51,6 +63,8 @@ pub struct Config {
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// How many purchases may be in flight at once.
     pub admission: AdmissionSettings,
+    /// Where catalog reads are cached, and for how long.
+    pub read_cache: ReadCacheSettings,
     /// How callers are authenticated: tokens under the configured secret,
     /// or (`AUTH_DISABLED=true`) not at all.
     pub auth: Authenticator,
@@ -147,9 +161,29 @@ impl Config {
                 }),
                 queue_wait: Duration::from_millis(settings.admission_queue_ms),
             },
+            read_cache: read_cache(
+                settings.read_cache,
+                settings.read_cache_url,
+                settings.read_cache_ttl_ms,
+            )?,
             auth,
         })
     }
+}
+
+fn read_cache(
+    kind: ReadCache,
+    url: Option<SecretString>,
+    ttl_ms: u64,
+) -> anyhow::Result<ReadCacheSettings> {
+    if kind == ReadCache::Redis && url.is_none() {
+        bail!("READ_CACHE=redis needs READ_CACHE_URL (e.g. redis://127.0.0.1:6379)");
+    }
+    Ok(ReadCacheSettings {
+        kind,
+        url,
+        ttl: Duration::from_millis(ttl_ms),
+    })
 }
 
 /// Purchases in flight at once by default. One at a time on a row lock,
@@ -206,6 +240,14 @@ impl fmt::Debug for Config {
             .field("log_filter", &self.log_filter)
             .field("metrics_addr", &self.metrics_addr)
             .field("admission", &self.admission)
+            .field(
+                "read_cache",
+                &format_args!(
+                    "{} (entries live {} ms)",
+                    self.read_cache.kind,
+                    self.read_cache.ttl.as_millis()
+                ),
+            )
             .field(
                 "auth",
                 &match self.auth {

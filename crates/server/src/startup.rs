@@ -8,8 +8,9 @@ use std::time::Duration;
 use actix_web::dev::{Server, ServerHandle};
 use anyhow::Context;
 use deadpool_postgres::Pool;
+use recordshop_cache::{CachedDiscs, CatalogCache, Memory, ReadCache};
 use recordshop_domain::customer::CustomerService;
-use recordshop_domain::disc::DiscService;
+use recordshop_domain::disc::{DiscRepository, DiscService};
 use recordshop_domain::order::PurchaseOrderService;
 use recordshop_http::admission::Admission;
 use recordshop_http::{AppState, Drain, ServeOptions, Serving};
@@ -72,7 +73,8 @@ impl Application {
             }
             None => None,
         };
-        let state = app_state(pool, config, admission);
+        let read_cache = read_cache(config).await?;
+        let state = app_state(pool, config, admission, read_cache);
         let address = (config.host.as_str(), config.port);
         let listener = crate::listener::bind(address)
             .with_context(|| format!("binding {}:{}", config.host, config.port))?;
@@ -247,11 +249,39 @@ impl Signals {
     }
 }
 
+/// The catalog read cache `config` asks for; Redis is connected here, so a
+/// server told to use one that cannot be reached does not start.
+async fn read_cache(config: &Config) -> anyhow::Result<Option<Arc<dyn CatalogCache>>> {
+    use secrecy::ExposeSecret as _;
+    let settings = &config.read_cache;
+    Ok(match settings.kind {
+        ReadCache::Off => None,
+        ReadCache::Memory => Some(Arc::new(Memory::new(
+            settings.ttl,
+            recordshop_cache::MEMORY_ENTRIES,
+        ))),
+        ReadCache::Redis => {
+            let url = settings
+                .url
+                .as_ref()
+                .context("READ_CACHE=redis needs READ_CACHE_URL")?;
+            Some(Arc::new(
+                recordshop_cache::Redis::connect(url.expose_secret(), settings.ttl).await?,
+            ))
+        }
+    })
+}
+
 /// The domain services over the PostgreSQL adapter, sharing one pool, and
 /// the configured authentication. Warns when authentication is disabled:
 /// that must never go unnoticed in a log.
 #[must_use]
-pub fn app_state(pool: Pool, config: &Config, admission: Admission) -> AppState {
+pub fn app_state(
+    pool: Pool,
+    config: &Config,
+    admission: Admission,
+    read_cache: Option<Arc<dyn CatalogCache>>,
+) -> AppState {
     if !config.auth.is_enabled() {
         tracing::warn!(
             "authentication is DISABLED: every caller is staff (AUTH_DISABLED=true); \
@@ -272,8 +302,14 @@ pub fn app_state(pool: Pool, config: &Config, admission: Admission) -> AppState 
             }
         }
     });
-    let discs = PgDiscRepository::new(pool.clone(), config.strategy)
-        .with_idempotency_settings(config.idempotency);
+    let discs: Arc<dyn DiscRepository> = Arc::new(
+        PgDiscRepository::new(pool.clone(), config.strategy)
+            .with_idempotency_settings(config.idempotency),
+    );
+    let discs = match read_cache {
+        Some(cache) => Arc::new(CachedDiscs::new(discs, cache)),
+        None => discs,
+    };
     let customers =
         PgCustomerRepository::new(pool.clone()).with_idempotency_settings(config.idempotency);
     let orders = PgPurchaseOrderRepository::with_batch_settings(
@@ -283,7 +319,7 @@ pub fn app_state(pool: Pool, config: &Config, admission: Admission) -> AppState 
     )
     .with_idempotency_settings(config.idempotency);
     AppState {
-        discs: DiscService::new(Arc::new(discs), config.retry),
+        discs: DiscService::new(discs, config.retry),
         customers: CustomerService::new(Arc::new(customers)),
         orders: PurchaseOrderService::new(Arc::new(orders), config.retry),
         health: Arc::new(health),

@@ -7,9 +7,9 @@ mod values;
 
 use chrono::{DateTime, Utc};
 
-use crate::Page;
 pub use crate::id::DiscId;
 use crate::idempotency::{Canonical, Fingerprint};
+use crate::{InvalidValue, Page};
 pub use error::DiscError;
 pub use port::DiscRepository;
 #[cfg(any(test, feature = "mocks"))]
@@ -29,6 +29,61 @@ pub struct Disc {
     pub quantity: StockQuantity,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A disc as plain values, for the adapters that keep or send one (a table
+/// row, an order's snapshot, a cache entry) and read it back with
+/// [`Disc::from_record`], which applies every rule again: what comes back
+/// from outside is checked like input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct DiscRecord {
+    pub id: uuid::Uuid,
+    pub name: String,
+    pub artist: String,
+    pub year_of_release: i32,
+    pub genre: String,
+    pub quantity: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Disc> for DiscRecord {
+    fn from(disc: &Disc) -> Self {
+        Self {
+            id: disc.id.as_uuid(),
+            name: disc.name.as_str().to_owned(),
+            artist: disc.artist.as_str().to_owned(),
+            year_of_release: disc.year_of_release.get(),
+            genre: disc.genre.as_str().to_owned(),
+            quantity: disc.quantity.get(),
+            created_at: disc.created_at,
+            updated_at: disc.updated_at,
+        }
+    }
+}
+
+impl Disc {
+    /// The disc `record` describes.
+    ///
+    /// # Errors
+    /// [`InvalidValue`], naming the field, when a value breaks its rule.
+    pub fn from_record(record: DiscRecord) -> Result<Self, InvalidValue> {
+        fn field(what: &'static str) -> impl Fn(InvalidValue) -> InvalidValue {
+            move |invalid| InvalidValue(format!("{what}: {}", invalid.0))
+        }
+        Ok(Self {
+            id: DiscId::from_uuid(record.id),
+            name: DiscName::parse(&record.name).map_err(field("disc name"))?,
+            artist: ArtistName::parse(&record.artist).map_err(field("artist"))?,
+            year_of_release: ReleaseYear::parse(i64::from(record.year_of_release))
+                .map_err(field("year of release"))?,
+            genre: Genre::parse(&record.genre).map_err(field("genre"))?,
+            quantity: StockQuantity::from_stored(record.quantity).map_err(field("stock"))?,
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+        })
+    }
 }
 
 /// A disc about to enter the catalog.
@@ -101,4 +156,27 @@ pub struct DiscFilter {
     /// `Some(true)`: only discs in stock; `Some(false)`: only sold-out discs.
     pub in_stock: Option<bool>,
     pub page: Page,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::sample_disc;
+
+    #[test]
+    fn a_disc_survives_its_record() {
+        let disc = sample_disc(4);
+        assert_eq!(Disc::from_record(DiscRecord::from(&disc)).ok(), Some(disc));
+    }
+
+    #[test]
+    fn a_record_breaking_a_rule_names_the_field() {
+        let mut record = DiscRecord::from(&sample_disc(4));
+        record.genre = " ".to_owned();
+        let refused = Disc::from_record(record).map(|_| ()).unwrap_err();
+        assert!(refused.0.starts_with("genre: "), "{}", refused.0);
+        let mut record = DiscRecord::from(&sample_disc(4));
+        record.quantity = -1;
+        assert!(Disc::from_record(record).is_err());
+    }
 }
