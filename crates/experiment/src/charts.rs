@@ -716,7 +716,6 @@ mod tests {
             overloads: Vec::new(),
             curve: Vec::new(),
             cache: Vec::new(),
-            cache_error: None,
             targets: Vec::new(),
             overhead: Vec::new(),
             sales_report: None,

@@ -77,7 +77,7 @@ struct Args {
     /// Studies to run after the scenarios: `flood` (thousands of buyers
     /// within a second), `overload` (open loop at multiples of capacity),
     /// `curve` (hot and spread by clients), `cache` (catalog reads with no
-    /// cache, in process and in Redis); `none` for none.
+    /// cache and with the in-process cache); `none` for none.
     #[arg(
         long,
         value_delimiter = ',',

@@ -38,8 +38,6 @@ pub struct Experiment {
     pub curve: Vec<RunReport>,
     /// Catalog reads by cache (`cache`).
     pub cache: Vec<crate::cache::CachePoint>,
-    /// Why the cache study could not run (Redis missing, say).
-    pub cache_error: Option<String>,
     /// Each target beside its figure.
     pub targets: Vec<crate::targets::Target>,
     /// What observability costs, when asked for (`--overhead`).

@@ -222,9 +222,9 @@ fn hot(experiment: &Experiment, targets: &mut Vec<Target>) {
         .find(|run| run.scenario == Scenario::HttpCeiling)
         .and_then(RunReport::throughput);
     let batched = hot(ConcurrencyStrategy::Batched);
-    let clients = batched.map_or(0, |run| run.clients);
+    let clients = batched.map_or_else(String::new, |run| format!(", {} clients", run.clients));
     targets.push(target(
-        format!("hot, {clients} clients · batched vs the no-database HTTP ceiling"),
+        format!("hot{clients} · batched vs the no-database HTTP ceiling"),
         "≥ 0.35×",
         batched
             .and_then(RunReport::throughput)

@@ -20,7 +20,6 @@
 //!   exports.
 //! - [`signing`]: the key a server verifies tokens with, and tokens minted
 //!   under it.
-//! - [`redis`]: a Redis of our own for the catalog read cache.
 //! - [`process`], [`interrupt`], [`net`], [`packages`]: child processes,
 //!   Ctrl-C, ports, Debian packages installed where that is safe.
 //!
@@ -39,7 +38,6 @@ pub mod otlp;
 pub mod packages;
 pub mod postgres;
 pub mod process;
-pub mod redis;
 pub mod scrape;
 pub mod seed;
 pub mod server;

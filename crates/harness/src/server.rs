@@ -65,7 +65,6 @@ pub const SERVER_SETTINGS: &[&str] = &[
     "AUTH_DISABLED",
     "METRICS_ADDR",
     "READ_CACHE",
-    "READ_CACHE_URL",
     "READ_CACHE_TTL_MS",
     "RUST_LOG",
 ];

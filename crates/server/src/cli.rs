@@ -183,19 +183,10 @@ pub struct Settings {
     #[arg(long, env = "BATCH_MAX_WAIT_MS", value_name = "BATCH_MAX_WAIT_MS", default_value_t = default_batch_wait_ms(), global = true)]
     pub(crate) batch_max_wait_ms: u64,
     /// Catalog reads (`GET /discs`, `GET /discs/{id}`) through a cache:
-    /// `off`, `memory` (in this process) or `redis` (READ_CACHE_URL). A
-    /// cached read is at most READ_CACHE_TTL_MS old; purchases never read it.
+    /// `off` or `memory` (in this process). A cached read is at most
+    /// READ_CACHE_TTL_MS old; purchases never read it.
     #[arg(long, env = "READ_CACHE", value_name = "READ_CACHE", default_value = "off", value_parser = ReadCache::from_str, global = true)]
     pub(crate) read_cache: ReadCache,
-    /// The Redis of READ_CACHE=redis, e.g. redis://127.0.0.1:6379.
-    #[arg(
-        long,
-        env = "READ_CACHE_URL",
-        value_name = "READ_CACHE_URL",
-        hide_env_values = true,
-        global = true
-    )]
-    pub(crate) read_cache_url: Option<SecretString>,
     /// How long a cached catalog read is served: the bound on its staleness.
     #[arg(long, env = "READ_CACHE_TTL_MS", value_name = "READ_CACHE_TTL_MS", default_value = "1000", value_parser = clap::value_parser!(u64).range(1..=60_000), global = true)]
     pub(crate) read_cache_ttl_ms: u64,

@@ -19,17 +19,14 @@ use recordshop_http::admission::AdmissionSettings;
 use recordshop_postgres::{
     BatchSettings, ConcurrencyStrategy, DatabaseTimeouts, IdempotencySettings, PoolSettings,
 };
-use secrecy::SecretString;
 
 use crate::cli::{Cli, Command, Settings};
 use crate::database::{self, DatabaseSummary};
 
 /// The catalog read cache (see the `recordshop-cache` crate).
-#[derive(Clone)]
+#[derive(Clone, Copy, Debug)]
 pub struct ReadCacheSettings {
     pub kind: ReadCache,
-    /// Redis's URL, for [`ReadCache::Redis`]; may hold a password.
-    pub url: Option<SecretString>,
     /// How long an entry is served: the bound on a read's staleness.
     pub ttl: Duration,
 }
@@ -161,29 +158,13 @@ impl Config {
                 }),
                 queue_wait: Duration::from_millis(settings.admission_queue_ms),
             },
-            read_cache: read_cache(
-                settings.read_cache,
-                settings.read_cache_url,
-                settings.read_cache_ttl_ms,
-            )?,
+            read_cache: ReadCacheSettings {
+                kind: settings.read_cache,
+                ttl: Duration::from_millis(settings.read_cache_ttl_ms),
+            },
             auth,
         })
     }
-}
-
-fn read_cache(
-    kind: ReadCache,
-    url: Option<SecretString>,
-    ttl_ms: u64,
-) -> anyhow::Result<ReadCacheSettings> {
-    if kind == ReadCache::Redis && url.is_none() {
-        bail!("READ_CACHE=redis needs READ_CACHE_URL (e.g. redis://127.0.0.1:6379)");
-    }
-    Ok(ReadCacheSettings {
-        kind,
-        url,
-        ttl: Duration::from_millis(ttl_ms),
-    })
 }
 
 /// Purchases in flight at once by default. One at a time on a row lock,

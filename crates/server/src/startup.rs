@@ -73,8 +73,7 @@ impl Application {
             }
             None => None,
         };
-        let read_cache = read_cache(config).await?;
-        let state = app_state(pool, config, admission, read_cache);
+        let state = app_state(pool, config, admission, read_cache(config));
         let address = (config.host.as_str(), config.port);
         let listener = crate::listener::bind(address)
             .with_context(|| format!("binding {}:{}", config.host, config.port))?;
@@ -249,27 +248,16 @@ impl Signals {
     }
 }
 
-/// The catalog read cache `config` asks for; Redis is connected here, so a
-/// server told to use one that cannot be reached does not start.
-async fn read_cache(config: &Config) -> anyhow::Result<Option<Arc<dyn CatalogCache>>> {
-    use secrecy::ExposeSecret as _;
-    let settings = &config.read_cache;
-    Ok(match settings.kind {
+/// The catalog read cache `config` asks for.
+fn read_cache(config: &Config) -> Option<Arc<dyn CatalogCache>> {
+    let settings = config.read_cache;
+    match settings.kind {
         ReadCache::Off => None,
         ReadCache::Memory => Some(Arc::new(Memory::new(
             settings.ttl,
             recordshop_cache::MEMORY_ENTRIES,
         ))),
-        ReadCache::Redis => {
-            let url = settings
-                .url
-                .as_ref()
-                .context("READ_CACHE=redis needs READ_CACHE_URL")?;
-            Some(Arc::new(
-                recordshop_cache::Redis::connect(url.expose_secret(), settings.ttl).await?,
-            ))
-        }
-    })
+    }
 }
 
 /// The domain services over the PostgreSQL adapter, sharing one pool, and

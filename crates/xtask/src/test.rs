@@ -8,13 +8,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use recordshop_harness::postgres::{Durability, Scratch};
-use recordshop_harness::redis::RedisServer;
 use recordshop_harness::{interrupt, process, say};
 
 /// What the tests read; see the testdb crate.
 const TEST_DATABASE_URL_VAR: &str = "RECORDSHOP_TEST_DATABASE_URL";
-/// The Redis the read cache's tests use (crates/cache/tests).
-const TEST_REDIS_URL_VAR: &str = "RECORDSHOP_TEST_REDIS_URL";
+
 /// Speed over durability: the data dies with the run. Every test creates a
 /// database, and parallel test binaries hold many connections.
 const TEST_SETTINGS: &[&str] = &["max_connections=500", "shared_buffers=128MB"];
@@ -32,22 +30,14 @@ pub struct Args {
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let root = recordshop_harness::workspace_root();
     let cargo_args = cargo_test_args(&args.cargo_test_args);
-    // Started unless one is named; stopped when this returns.
-    let redis = if env::var(TEST_REDIS_URL_VAR).is_ok_and(|url| !url.trim().is_empty()) {
-        None
-    } else {
-        Some(RedisServer::start()?)
-    };
-    let redis_url = redis.as_ref().map(RedisServer::url);
-    let redis_url = redis_url.as_deref();
     if env::var(TEST_DATABASE_URL_VAR).is_ok_and(|url| !url.trim().is_empty()) {
         say!("{TEST_DATABASE_URL_VAR} is set: testing against that server, no cluster started");
-        return cargo_test(&root, &cargo_args, None, redis_url);
+        return cargo_test(&root, &cargo_args, None);
     }
 
     let scratch = Scratch::start(Durability::Throwaway, TEST_SETTINGS)?;
     let url = scratch.cluster().admin_url().to_url();
-    let code = cargo_test(&root, &cargo_args, Some(&url), redis_url);
+    let code = cargo_test(&root, &cargo_args, Some(&url));
     drop(scratch);
     code
 }
@@ -81,17 +71,9 @@ pub fn rest_docs() -> anyhow::Result<ExitCode> {
     Ok(process::exit_code(status))
 }
 
-fn cargo_test(
-    root: &Path,
-    cargo_args: &[String],
-    url: Option<&str>,
-    redis_url: Option<&str>,
-) -> anyhow::Result<ExitCode> {
+fn cargo_test(root: &Path, cargo_args: &[String], url: Option<&str>) -> anyhow::Result<ExitCode> {
     let mut command = Command::new(crate::cargo::cargo());
     command.current_dir(root).args(cargo_args);
-    if let Some(redis_url) = redis_url {
-        command.env(TEST_REDIS_URL_VAR, redis_url);
-    }
     match url {
         Some(url) => {
             command.env(TEST_DATABASE_URL_VAR, url);
