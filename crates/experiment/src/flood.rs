@@ -301,16 +301,10 @@ pub fn text(reports: &[FloodReport]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use recordshop_harness::api::{Answer, Failure};
+    use recordshop_harness::api::Failure;
 
     fn answer(status: u16, code: Option<&str>) -> Reply {
-        Reply::Answer(Answer {
-            status,
-            code: code.map(str::to_owned),
-            retry_after: status == 503,
-            created: None,
-            replayed: false,
-        })
+        Reply::answered(status, code)
     }
 
     fn sent(arrival: usize, sent_ms: u64, done_ms: u64, reply: Reply) -> Sent {

@@ -274,16 +274,10 @@ fn ms(value: Option<f64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use recordshop_harness::api::{Answer, Failure};
+    use recordshop_harness::api::Failure;
 
     fn reply(status: u16, code: Option<&str>) -> Reply {
-        Reply::Answer(Answer {
-            status,
-            code: code.map(str::to_owned),
-            retry_after: status == 503,
-            created: None,
-            replayed: false,
-        })
+        Reply::answered(status, code)
     }
 
     fn sent(due_ms: u64, done_ms: u64, reply: Reply) -> Sent {

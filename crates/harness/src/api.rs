@@ -167,6 +167,19 @@ impl Reply {
         self.status() == 201
     }
 
+    /// An answer with `status` and problem `code` and nothing else, as
+    /// tests of what the tools make of answers need them.
+    #[must_use]
+    pub fn answered(status: u16, code: Option<&str>) -> Self {
+        Reply::Answer(Answer {
+            status,
+            code: code.map(str::to_owned),
+            retry_after: status == 503,
+            created: None,
+            replayed: false,
+        })
+    }
+
     /// Whether the server shed it: 503 `overloaded` (admission control),
     /// nothing done.
     #[must_use]
@@ -388,13 +401,7 @@ mod tests {
     use super::*;
 
     fn answer(status: u16, code: Option<&str>) -> Reply {
-        Reply::Answer(Answer {
-            status,
-            code: code.map(str::to_owned),
-            retry_after: false,
-            created: None,
-            replayed: false,
-        })
+        Reply::answered(status, code)
     }
 
     #[test]
