@@ -58,6 +58,23 @@ async fn start(strategy: ConcurrencyStrategy, settings: &[(&str, &str)]) -> Runn
     }
 }
 
+/// A server exporting its traces to a receiver of this test, in batches
+/// sent every 100 ms; `settings` on top.
+async fn start_traced(
+    strategy: ConcurrencyStrategy,
+    settings: &[(&str, &str)],
+) -> (Receiver, Running) {
+    let receiver = Receiver::start().unwrap();
+    let endpoint = receiver.endpoint();
+    let mut all = vec![
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+    ];
+    all.extend_from_slice(settings);
+    let running = start(strategy, &all).await;
+    (receiver, running)
+}
+
 impl Running {
     async fn scrape(&self) -> Scrape {
         Scrape::fetch(&self.launch.metrics_url().unwrap())
@@ -361,14 +378,9 @@ async fn optimistic_attempts_are_the_purchases_plus_the_conflicts_they_retried()
 
 #[tokio::test]
 async fn traces_follow_a_request_from_the_callers_span_to_its_sql() {
-    let receiver = Receiver::start().unwrap();
-    let running = start(
+    let (receiver, running) = start_traced(
         ConcurrencyStrategy::Pessimistic,
-        &[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint()),
-            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
-            ("OTEL_SERVICE_NAME", "recordshop-under-test"),
-        ],
+        &[("OTEL_SERVICE_NAME", "recordshop-under-test")],
     )
     .await;
     let stocked = disc(&running.api, 3).await;
@@ -437,12 +449,9 @@ async fn traces_follow_a_request_from_the_callers_span_to_its_sql() {
 
 #[tokio::test]
 async fn a_sampled_out_trace_creates_no_span_and_a_callers_decision_is_followed() {
-    let receiver = Receiver::start().unwrap();
-    let running = start(
+    let (receiver, running) = start_traced(
         ConcurrencyStrategy::Pessimistic,
         &[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint()),
-            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
             ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
             ("OTEL_TRACES_SAMPLER_ARG", "0"),
         ],
@@ -501,15 +510,7 @@ async fn a_sampled_out_trace_creates_no_span_and_a_callers_decision_is_followed(
 async fn below_a_trace_not_kept_no_span_starts_a_trace_of_its_own() {
     // Every trace is kept (the default sampler) but the caller's: the
     // spans below its request must not become roots of traces of their own.
-    let receiver = Receiver::start().unwrap();
-    let running = start(
-        ConcurrencyStrategy::Pessimistic,
-        &[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint()),
-            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
-        ],
-    )
-    .await;
+    let (receiver, running) = start_traced(ConcurrencyStrategy::Pessimistic, &[]).await;
     let stocked = disc(&running.api, 3).await;
     let url = format!("{}/discs/{stocked}", running.launch.base_url());
     let client = reqwest::Client::new();
@@ -547,15 +548,7 @@ async fn below_a_trace_not_kept_no_span_starts_a_trace_of_its_own() {
 
 #[tokio::test]
 async fn a_batch_is_a_trace_of_its_own_linked_to_each_callers() {
-    let receiver = Receiver::start().unwrap();
-    let running = start(
-        ConcurrencyStrategy::Batched,
-        &[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint()),
-            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
-        ],
-    )
-    .await;
+    let (receiver, running) = start_traced(ConcurrencyStrategy::Batched, &[]).await;
     let stocked = disc(&running.api, 10).await;
     let buyer = customer(&running.api, "batch-trace").await;
     let callers = [
