@@ -52,7 +52,10 @@ pub fn draw_all(dir: &Path, experiment: &Experiment) -> anyhow::Result<Vec<PathB
         draw_bars(&latency, &latency_chart(scenario, &runs))?;
         written.push(latency);
         let timeline = dir.join(format!("timeline-{}.svg", scenario.name()));
-        draw_timeline(&timeline, scenario, &runs, &experiment.strategies)?;
+        draw_panels(
+            &timeline,
+            &timeline_panels(scenario, &runs, &experiment.strategies),
+        )?;
         written.push(timeline);
         if runs.iter().any(|run| run.inside.is_some()) {
             let inside = dir.join(format!("inside-{}.svg", scenario.name()));
@@ -319,101 +322,61 @@ fn draw_bars(path: &Path, bars: &Bars) -> anyhow::Result<()> {
 }
 
 /// Throughput and p99 per second, one line per strategy.
-fn draw_timeline(
-    path: &Path,
+fn timeline_panels(
     scenario: Scenario,
     runs: &[&RunReport],
     strategies: &[ConcurrencyStrategy],
-) -> anyhow::Result<()> {
-    let root = SVGBackend::new(path, (960, 720)).into_drawing_area();
-    root.fill(&WHITE).map_err(plot_error)?;
-    let (upper, lower) = root.split_vertically(360);
-    let lines: Vec<(String, RGBColor, Vec<&Bucket>)> = runs
+) -> Panels {
+    let (unit, throughput): (&str, fn(&Bucket) -> f64) = if scenario.measures_orders() {
+        ("orders/s", |b| b.orders as f64)
+    } else {
+        ("requests/s", |b| b.requests as f64)
+    };
+    let mid_second = |b: &Bucket| f64::from(b.second) + 0.5;
+    let lines: Vec<Line> = runs
         .iter()
         .filter_map(|run| {
             let summary = run.summary.as_ref()?;
             let index = strategies.iter().position(|s| s == &run.strategy)?;
-            Some((
-                run.strategy.to_string(),
-                color(index),
-                full_seconds(&summary.timeline, summary.elapsed_s),
-            ))
+            let seconds = full_seconds(&summary.timeline, summary.elapsed_s);
+            Some(Line {
+                name: run.strategy.to_string(),
+                color: color(index),
+                upper: seconds
+                    .iter()
+                    .map(|b| (mid_second(b), throughput(b)))
+                    .collect(),
+                lower: seconds
+                    .iter()
+                    .filter_map(|b| Some((mid_second(b), b.p99_ms?)))
+                    .collect(),
+            })
         })
         .collect();
-    let seconds = lines
+    let seconds = runs
         .iter()
-        .flat_map(|(_, _, buckets)| buckets.iter().map(|b| b.second + 1))
+        .filter_map(|run| run.summary.as_ref())
+        .flat_map(|summary| full_seconds(&summary.timeline, summary.elapsed_s))
+        .map(|b| b.second + 1)
         .max()
         .unwrap_or(1)
         .max(1) as f64;
-    let (unit, throughput): (&str, fn(&Bucket) -> Option<f64>) = if scenario.measures_orders() {
-        ("orders/s", |b| Some(b.orders as f64))
-    } else {
-        ("requests/s", |b| Some(b.requests as f64))
-    };
-    let p99: fn(&Bucket) -> Option<f64> = |b| b.p99_ms;
-    let panels = [
-        (
-            &upper,
+    Panels {
+        x_desc: "seconds".to_owned(),
+        x_range: 0.0..seconds,
+        x_label: |x| format!("{x:.0}"),
+        upper: (
             format!("{unit} over time, {}", scenario.name()),
-            unit,
-            throughput,
+            unit.to_owned(),
         ),
-        (
-            &lower,
+        lower: (
             format!("p99 response time per second, {}", scenario.name()),
-            "p99 ms",
-            p99,
+            "p99 ms".to_owned(),
         ),
-    ];
-    for (area, title, y_desc, value) in panels {
-        let top = lines
-            .iter()
-            .flat_map(|(_, _, buckets)| buckets.iter().filter_map(|b| value(b)))
-            .fold(0.0_f64, f64::max);
-        let mut chart = ChartBuilder::on(area)
-            .caption(title, (FONT, 20))
-            .margin(14)
-            .x_label_area_size(32)
-            .y_label_area_size(72)
-            // Headroom for the legend in the upper right.
-            .build_cartesian_2d(0.0..seconds, 0.0..if top > 0.0 { top * 1.3 } else { 1.0 })
-            .map_err(plot_error)?;
-        let y_format = axis_format(top);
-        chart
-            .configure_mesh()
-            .max_light_lines(1)
-            .y_label_formatter(&y_format)
-            .x_label_formatter(&|x| format!("{x:.0}"))
-            .x_desc("seconds")
-            .y_desc(y_desc)
-            .label_style((FONT, 13))
-            .draw()
-            .map_err(plot_error)?;
-        for (name, color, buckets) in &lines {
-            let color = *color;
-            let points = buckets
-                .iter()
-                .filter_map(|b| Some((f64::from(b.second) + 0.5, value(b)?)));
-            chart
-                .draw_series(LineSeries::new(points, color.stroke_width(2)))
-                .map_err(plot_error)?
-                .label(name.as_str())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(2))
-                });
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .label_font((FONT, 13))
-            .draw()
-            .map_err(plot_error)?;
+        lines,
+        // A point a second: markers would only blot the lines.
+        markers: false,
     }
-    root.present().map_err(plot_error)?;
-    Ok(())
 }
 
 /// Two stacked line panels over one x axis.
@@ -425,6 +388,8 @@ struct Panels {
     upper: (String, String),
     lower: (String, String),
     lines: Vec<Line>,
+    /// A dot on every point, for lines of few points.
+    markers: bool,
 }
 
 /// One series in both panels.
@@ -485,13 +450,15 @@ fn draw_panels(path: &Path, panels: &Panels) -> anyhow::Result<()> {
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(2))
                 });
-            chart
-                .draw_series(
-                    points_of(line)
-                        .iter()
-                        .map(|&point| Circle::new(point, 3, color.filled())),
-                )
-                .map_err(plot_error)?;
+            if panels.markers {
+                chart
+                    .draw_series(
+                        points_of(line)
+                            .iter()
+                            .map(|&point| Circle::new(point, 3, color.filled())),
+                    )
+                    .map_err(plot_error)?;
+            }
         }
         chart
             .configure_series_labels()
@@ -546,6 +513,7 @@ fn curve_panels(
             "p99 ms".to_owned(),
         ),
         lines,
+        markers: true,
     }
 }
 
@@ -593,6 +561,7 @@ fn flood_panels(
             "answers".to_owned(),
         ),
         lines,
+        markers: true,
     }
 }
 
