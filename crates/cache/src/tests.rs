@@ -1,7 +1,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use recordshop_domain::disc::{DiscFilter, DiscPatch, DiscRepository, MockDiscRepository};
+use recordshop_domain::disc::{Disc, DiscFilter, DiscPatch, DiscRepository, MockDiscRepository};
 use recordshop_domain::testing::sample_disc;
 
 use super::{CachedDiscs, Memory};
@@ -10,17 +10,22 @@ fn cached(inner: MockDiscRepository, ttl: Duration) -> CachedDiscs {
     CachedDiscs::new(Arc::new(inner), Arc::new(Memory::new(ttl, 100)))
 }
 
-#[tokio::test]
-async fn a_disc_page_read_twice_reaches_the_store_once() {
-    let disc = sample_disc(3);
-    let id = disc.id;
+/// A store whose `get` answers `disc`, expected exactly `times` times.
+fn store_of(disc: &Disc, times: usize) -> MockDiscRepository {
     let mut inner = MockDiscRepository::new();
     let stored = disc.clone();
     inner
         .expect_get()
-        .times(1)
+        .times(times)
         .returning(move |_| Ok(Some(stored.clone())));
-    let discs = cached(inner, Duration::from_secs(60));
+    inner
+}
+
+#[tokio::test]
+async fn a_disc_page_read_twice_reaches_the_store_once() {
+    let disc = sample_disc(3);
+    let id = disc.id;
+    let discs = cached(store_of(&disc, 1), Duration::from_secs(60));
     assert_eq!(discs.get(id).await.unwrap(), Some(disc.clone()));
     assert_eq!(discs.get(id).await.unwrap(), Some(disc));
 }
@@ -28,14 +33,8 @@ async fn a_disc_page_read_twice_reaches_the_store_once() {
 #[tokio::test]
 async fn an_entry_older_than_its_time_to_live_is_read_again() {
     let disc = sample_disc(3);
+    let discs = cached(store_of(&disc, 2), Duration::from_millis(50));
     let id = disc.id;
-    let mut inner = MockDiscRepository::new();
-    let stored = disc.clone();
-    inner
-        .expect_get()
-        .times(2)
-        .returning(move |_| Ok(Some(stored.clone())));
-    let discs = cached(inner, Duration::from_millis(50));
     discs.get(id).await.unwrap();
     tokio::time::sleep(Duration::from_millis(120)).await;
     discs.get(id).await.unwrap();
