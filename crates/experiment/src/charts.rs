@@ -670,24 +670,7 @@ mod tests {
             error: None,
         };
         Experiment {
-            started_at: String::new(),
-            finished_at: None,
-            command: Vec::new(),
             cores: 2,
-            strategies: vec![
-                ConcurrencyStrategy::Pessimistic,
-                ConcurrencyStrategy::Optimistic,
-                ConcurrencyStrategy::Batched,
-            ],
-            scenarios: vec![Scenario::Launch, Scenario::Hot, Scenario::Spread],
-            plans: Vec::new(),
-            floods: Vec::new(),
-            overloads: Vec::new(),
-            curve: Vec::new(),
-            cache: Vec::new(),
-            targets: Vec::new(),
-            overhead: Vec::new(),
-            sales_report: None,
             ceilings: vec![
                 Ceiling {
                     scenario: Scenario::Hot,
@@ -718,6 +701,16 @@ mod tests {
                 run(Scenario::Hot, "batched", 5200.0, 12.0),
                 run(Scenario::Spread, "pessimistic", 2100.0, 30.0),
             ],
+            ..Experiment::begun(
+                String::new(),
+                Vec::new(),
+                vec![
+                    ConcurrencyStrategy::Pessimistic,
+                    ConcurrencyStrategy::Optimistic,
+                    ConcurrencyStrategy::Batched,
+                ],
+                vec![Scenario::Launch, Scenario::Hot, Scenario::Spread],
+            )
         }
     }
 

@@ -46,6 +46,36 @@ pub struct Experiment {
     pub sales_report: Option<crate::sales_timing::SalesTiming>,
 }
 
+impl Experiment {
+    /// An experiment begun at `started_at`, with no result yet.
+    #[must_use]
+    pub fn begun(
+        started_at: String,
+        command: Vec<String>,
+        strategies: Vec<ConcurrencyStrategy>,
+        scenarios: Vec<Scenario>,
+    ) -> Self {
+        Self {
+            started_at,
+            finished_at: None,
+            command,
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            strategies,
+            scenarios,
+            plans: Vec::new(),
+            ceilings: Vec::new(),
+            runs: Vec::new(),
+            floods: Vec::new(),
+            overloads: Vec::new(),
+            curve: Vec::new(),
+            cache: Vec::new(),
+            targets: Vec::new(),
+            overhead: Vec::new(),
+            sales_report: None,
+        }
+    }
+}
+
 /// How the server ended.
 #[derive(Clone, Debug, Serialize)]
 pub struct Stopped {

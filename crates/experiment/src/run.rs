@@ -80,24 +80,12 @@ pub async fn run(settings: Settings, admin_url: DatabaseUrl) -> anyhow::Result<b
         settings,
     };
     let settings = &lab.settings;
-    let mut experiment = Experiment {
-        started_at: now(),
-        finished_at: None,
-        command: settings.command.clone(),
-        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        strategies: settings.strategies.clone(),
-        scenarios: settings.scenarios.clone(),
-        plans: Vec::new(),
-        ceilings: Vec::new(),
-        runs: Vec::new(),
-        floods: Vec::new(),
-        overloads: Vec::new(),
-        curve: Vec::new(),
-        cache: Vec::new(),
-        targets: Vec::new(),
-        overhead: Vec::new(),
-        sales_report: None,
-    };
+    let mut experiment = Experiment::begun(
+        now(),
+        settings.command.clone(),
+        settings.strategies.clone(),
+        settings.scenarios.clone(),
+    );
     let results = settings.out.join("results.json");
     println!(
         "experiment {}: strategies {}, scenarios {}, results in {}",
