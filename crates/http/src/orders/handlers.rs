@@ -111,12 +111,7 @@ pub(super) async fn place(
     let _admitted = match state.admission.admit().await {
         Ok(admitted) => admitted,
         Err(overloaded) => {
-            metrics::counter!(
-                "recordshop_purchases_total",
-                "strategy" => state.strategy,
-                "outcome" => "overloaded",
-            )
-            .increment(1);
+            count_purchase(state.strategy, "overloaded");
             return Err(overloaded.into());
         }
     };
@@ -130,12 +125,7 @@ pub(super) async fn place(
         )
         .await;
     idempotency::observe("purchase_order", &placed);
-    metrics::counter!(
-        "recordshop_purchases_total",
-        "strategy" => state.strategy,
-        "outcome" => purchase_outcome(&placed),
-    )
-    .increment(1);
+    count_purchase(state.strategy, purchase_outcome(&placed));
     let placed = placed?;
     let order = placed.as_inner();
     span.record("order_id", display(order.id));
@@ -146,7 +136,18 @@ pub(super) async fn place(
     ))
 }
 
-/// How a purchase ended, as the label of `recordshop_purchases_total`.
+/// One purchase more in `recordshop_purchases_total`.
+fn count_purchase(strategy: &'static str, outcome: &'static str) {
+    metrics::counter!(
+        "recordshop_purchases_total",
+        "strategy" => strategy,
+        "outcome" => outcome,
+    )
+    .increment(1);
+}
+
+/// How a purchase ended, as the label of `recordshop_purchases_total`
+/// (`overloaded`, shed before the store, is counted where it is shed).
 fn purchase_outcome(
     placed: &Result<Created<PurchaseOrder>, IdempotentError<PlaceOrderError>>,
 ) -> &'static str {
