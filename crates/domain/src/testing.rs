@@ -75,13 +75,16 @@ pub fn sample_order(order: &NewPurchaseOrder) -> PurchaseOrder {
     customer.id = order.customer_id;
     let mut disc = sample_disc(100);
     disc.id = order.disc_id;
+    let now = Utc::now();
     PurchaseOrder {
         id: order.id,
         customer_id: order.customer_id,
         disc_id: order.disc_id,
         quantity: order.quantity,
         status: OrderStatus::Confirmed,
-        created_at: Utc::now(),
+        rejection_reason: None,
+        created_at: now,
+        decided_at: Some(now),
         canceled_at: None,
         customer,
         disc,

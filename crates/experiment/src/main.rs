@@ -337,6 +337,6 @@ mod tests {
         assert_eq!(settings.pgbench_duration, Some(QUICK_PGBENCH));
         assert_eq!(settings.scenarios.len(), 6);
         assert_eq!(settings.studies.len(), 4);
-        assert_eq!(settings.strategies, ConcurrencyStrategy::ALL);
+        assert_eq!(settings.strategies, ConcurrencyStrategy::SYNCHRONOUS);
     }
 }

@@ -8,7 +8,7 @@ use recordshop_domain::StoreError;
 use recordshop_domain::customer::CustomerError;
 use recordshop_domain::disc::DiscError;
 use recordshop_domain::idempotency::IdempotentError;
-use recordshop_domain::order::{OrderError, PlaceOrderError};
+use recordshop_domain::order::{OrderError, PlaceOrderError, RejectionReason};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -63,6 +63,9 @@ pub enum ProblemCode {
     OutOfStock,
     /// 409: another customer already has this document or email.
     CustomerExists,
+    /// 409: only a confirmed order can be canceled (this one is pending or
+    /// rejected).
+    OrderNotCancelable,
     /// 503: concurrent requests kept conflicting past the retry budget.
     Contention,
     /// 503: the database cannot be reached.
@@ -76,7 +79,7 @@ pub enum ProblemCode {
 
 impl ProblemCode {
     /// Every code, in the order the contract's table lists them.
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 19] = [
         Self::MalformedRequest,
         Self::Unauthenticated,
         Self::Forbidden,
@@ -86,6 +89,7 @@ impl ProblemCode {
         Self::MethodNotAllowed,
         Self::OutOfStock,
         Self::CustomerExists,
+        Self::OrderNotCancelable,
         Self::PayloadTooLarge,
         Self::UnsupportedEncoding,
         Self::ValidationFailed,
@@ -115,6 +119,7 @@ impl ProblemCode {
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::OutOfStock => "out_of_stock",
             Self::CustomerExists => "customer_exists",
+            Self::OrderNotCancelable => "order_not_cancelable",
             Self::Contention => "contention",
             Self::Unavailable => "unavailable",
             Self::Overloaded => "overloaded",
@@ -136,7 +141,9 @@ impl ProblemCode {
             Self::ValidationFailed | Self::CustomerInactive | Self::IdempotencyKeyReused => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            Self::OutOfStock | Self::CustomerExists => StatusCode::CONFLICT,
+            Self::OutOfStock | Self::CustomerExists | Self::OrderNotCancelable => {
+                StatusCode::CONFLICT
+            }
             Self::Contention | Self::Unavailable | Self::Overloaded => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -162,6 +169,7 @@ impl ProblemCode {
             Self::IdempotencyKeyReused => "Idempotency key reused",
             Self::OutOfStock => "Out of stock",
             Self::CustomerExists => "Customer exists",
+            Self::OrderNotCancelable => "Order not cancelable",
             Self::Contention => "Contention",
             Self::Unavailable => "Service unavailable",
             Self::Overloaded => "Overloaded",
@@ -224,6 +232,9 @@ pub enum ApiError {
     /// 409 `customer_exists`: the document or email is another customer's.
     #[error("another customer already has this document or email")]
     CustomerExists,
+    /// 409 `order_not_cancelable`.
+    #[error("{0}")]
+    OrderNotCancelable(String),
     /// 503 `overloaded`: admission control refused the purchase.
     #[error(transparent)]
     Overloaded(#[from] crate::admission::Overloaded),
@@ -289,6 +300,7 @@ impl ApiError {
             Self::IdempotencyKeyReused(_) => ProblemCode::IdempotencyKeyReused,
             Self::OutOfStock(_) => ProblemCode::OutOfStock,
             Self::CustomerExists => ProblemCode::CustomerExists,
+            Self::OrderNotCancelable(_) => ProblemCode::OrderNotCancelable,
             Self::Overloaded(_) => ProblemCode::Overloaded,
             Self::Store(StoreError::Conflict) => ProblemCode::Contention,
             Self::Store(StoreError::Unavailable(_)) => ProblemCode::Unavailable,
@@ -452,6 +464,9 @@ impl From<OrderError> for ApiError {
     fn from(error: OrderError) -> Self {
         match error {
             missing @ OrderError::NotFound(_) => Self::NotFound(missing.to_string()),
+            undecided @ OrderError::NotCancelable { .. } => {
+                Self::OrderNotCancelable(undecided.to_string())
+            }
             OrderError::Store(error) => Self::Store(error),
         }
     }
@@ -485,6 +500,21 @@ impl From<PlaceOrderError> for ApiError {
                 Self::CustomerInactive(inactive.to_string())
             }
             short @ PlaceOrderError::OutOfStock { .. } => Self::OutOfStock(short.to_string()),
+            // A queued order's refusal answers as the same refusal would
+            // have synchronously; its detail names the order.
+            rejected @ PlaceOrderError::Rejected { reason, .. } => {
+                let detail = rejected.to_string();
+                match reason {
+                    RejectionReason::CustomerNotFound => Self::CustomerNotFound(detail),
+                    RejectionReason::CustomerInactive => Self::CustomerInactive(detail),
+                    RejectionReason::DiscNotFound => Self::DiscNotFound(detail),
+                    RejectionReason::OutOfStock => Self::OutOfStock(detail),
+                    // The dead letter: the failure is ours, and was logged.
+                    RejectionReason::AllocationFailed => {
+                        Self::Store(StoreError::Unexpected(anyhow::anyhow!(detail)))
+                    }
+                }
+            }
             PlaceOrderError::Store(error) => Self::Store(error),
         }
     }

@@ -46,6 +46,7 @@ mod json;
 mod limits;
 mod orders;
 mod params;
+pub mod prefer;
 mod reports;
 mod request_id;
 mod serving;

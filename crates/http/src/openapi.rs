@@ -339,6 +339,9 @@ fn code_meaning(code: ProblemCode) -> &'static str {
         }
         Code::OutOfStock => "the purchase asks for more than the remaining stock",
         Code::CustomerExists => "another customer already has this document or email",
+        Code::OrderNotCancelable => {
+            "the order is pending or rejected; only a confirmed order can be canceled"
+        }
         Code::Contention => {
             "concurrent requests kept conflicting; retry after `Retry-After` seconds"
         }
@@ -476,6 +479,14 @@ pub(crate) mod examples {
             disc_id: DiscId::from_uuid(DISC),
             available: 3,
             requested: 5,
+        }
+        .into()
+    }
+
+    pub(crate) fn order_not_cancelable() -> ApiError {
+        OrderError::NotCancelable {
+            id: PurchaseOrderId::from_uuid(UNKNOWN),
+            status: recordshop_domain::order::OrderStatus::Pending,
         }
         .into()
     }
@@ -636,7 +647,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(protected, 14);
+        assert_eq!(protected, 15);
         let description = document["info"]["description"].as_str().unwrap();
         for role in [
             "**staff**",

@@ -85,8 +85,8 @@ pub(crate) const PURCHASE_ORDERS: Resource = Resource {
         "replay_purchase_order_key",
         "
         SELECT k.fingerprint,
-               r.id, r.customer_id, r.disc_id, r.quantity, r.status, r.created_at,
-               r.canceled_at, r.customer_snapshot, r.disc_snapshot
+               r.id, r.customer_id, r.disc_id, r.quantity, r.status, r.rejection_reason,
+               r.created_at, r.decided_at, r.canceled_at, r.customer_snapshot, r.disc_snapshot
         FROM idempotency_keys k,
              jsonb_populate_record(NULL::purchase_orders, k.resource) AS r
         WHERE k.owner = $1 AND k.operation = $2 AND k.key = $3",

@@ -32,7 +32,9 @@ pub use discs::PgDiscRepository;
 pub use health::PgStoreHealth;
 pub use idempotency::{IdempotencySettings, purge_expired_idempotency_keys};
 pub use migrate::{migrate, migrations_fingerprint};
-pub use orders::{BatchSettings, PgPurchaseOrderRepository};
+pub use orders::{
+    AllocationWorkers, BatchSettings, Decisions, PgPurchaseOrderRepository, QueueSettings,
+};
 pub use pool::{
     DatabaseTimeouts, PoolSettings, create_pool, create_pool_with_timeouts, record_pool_metrics,
 };

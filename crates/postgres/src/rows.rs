@@ -12,7 +12,7 @@ use recordshop_domain::customer::{
     BirthDate, Customer, CustomerId, Document, Email, PersonName, Phone,
 };
 use recordshop_domain::disc::{Disc, DiscId, DiscRecord};
-use recordshop_domain::order::{OrderQuantity, PurchaseOrder, PurchaseOrderId};
+use recordshop_domain::order::{OrderEvent, OrderQuantity, PurchaseOrder, PurchaseOrderId};
 use recordshop_domain::{InvalidValue, StoreError};
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Row;
@@ -140,6 +140,7 @@ pub(crate) fn customer(row: &Row) -> Result<Customer, StoreError> {
 /// An order from a row with the `purchase_orders` columns.
 pub(crate) fn order(row: &Row) -> Result<PurchaseOrder, StoreError> {
     let status: String = column(row, "status")?;
+    let rejection_reason: Option<String> = column(row, "rejection_reason")?;
     let quantity: i32 = column(row, "quantity")?;
     let Json(customer): Json<StoredCustomer> = column(row, "customer_snapshot")?;
     let Json(disc): Json<StoredDisc> = column(row, "disc_snapshot")?;
@@ -149,10 +150,33 @@ pub(crate) fn order(row: &Row) -> Result<PurchaseOrder, StoreError> {
         disc_id: DiscId::from_uuid(column(row, "disc_id")?),
         quantity: stored(OrderQuantity::parse(i64::from(quantity)), "order quantity")?,
         status: stored(status.parse(), "order status")?,
+        rejection_reason: rejection_reason
+            .map(|reason| stored(reason.parse(), "rejection reason"))
+            .transpose()?,
         created_at: column(row, "created_at")?,
+        decided_at: column(row, "decided_at")?,
         canceled_at: column(row, "canceled_at")?,
         customer: customer.into_domain()?,
         disc: disc_from_record(disc)?,
+    })
+}
+
+/// An event from a row of `order_events` (with the rejection reason taken
+/// out of its data).
+pub(crate) fn order_event(row: &Row) -> Result<OrderEvent, StoreError> {
+    let kind: String = column(row, "type")?;
+    let status = kind
+        .strip_prefix("order.")
+        .ok_or_else(|| StoreError::Unexpected(anyhow!("stored event type {kind:?}")))?;
+    let rejection_reason: Option<String> = column(row, "rejection_reason")?;
+    Ok(OrderEvent {
+        id: column(row, "id")?,
+        order_id: PurchaseOrderId::from_uuid(column(row, "order_id")?),
+        status: stored(status.parse(), "event status")?,
+        rejection_reason: rejection_reason
+            .map(|reason| stored(reason.parse(), "rejection reason"))
+            .transpose()?,
+        occurred_at: column(row, "occurred_at")?,
     })
 }
 

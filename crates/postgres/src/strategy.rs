@@ -26,16 +26,38 @@ pub enum ConcurrencyStrategy {
     /// own. The row lock keeps several server processes correct. Restocks
     /// and cancellations follow the pessimistic discipline.
     Batched,
+    /// A purchase is recorded `pending` by one statement that takes no lock
+    /// on the disc, and answered at once (202); allocation workers in every
+    /// server process decide pending orders per disc in arrival order, in
+    /// batches (`FOR NO KEY UPDATE SKIP LOCKED` on the disc). Restocks and
+    /// cancellations follow the pessimistic discipline.
+    Queued,
 }
 
 impl ConcurrencyStrategy {
     /// Every strategy, in the order they are documented.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
+        Self::Pessimistic,
+        Self::Optimistic,
+        Self::Atomic,
+        Self::Batched,
+        Self::Queued,
+    ];
+
+    /// The strategies that decide a purchase within its request (201 or the
+    /// refusal), unlike [`ConcurrencyStrategy::Queued`].
+    pub const SYNCHRONOUS: [Self; 4] = [
         Self::Pessimistic,
         Self::Optimistic,
         Self::Atomic,
         Self::Batched,
     ];
+
+    /// Whether a purchase is decided within its request.
+    #[must_use]
+    pub const fn is_synchronous(self) -> bool {
+        !matches!(self, Self::Queued)
+    }
 
     /// The isolation level of the units of work that write stock.
     pub(crate) const fn isolation_level(self) -> IsolationLevel {
@@ -45,7 +67,9 @@ impl ConcurrencyStrategy {
             Self::Optimistic => IsolationLevel::RepeatableRead,
             // Row locks (or a single conditional UPDATE) make READ COMMITTED
             // safe: a locked row is re-read at its latest committed version.
-            Self::Pessimistic | Self::Atomic | Self::Batched => IsolationLevel::ReadCommitted,
+            Self::Pessimistic | Self::Atomic | Self::Batched | Self::Queued => {
+                IsolationLevel::ReadCommitted
+            }
         }
     }
 
@@ -64,6 +88,7 @@ impl ConcurrencyStrategy {
             Self::Optimistic => "optimistic",
             Self::Atomic => "atomic",
             Self::Batched => "batched",
+            Self::Queued => "queued",
         }
     }
 }
@@ -128,7 +153,7 @@ mod tests {
         assert_eq!(
             error.as_deref(),
             Some(
-                "unknown concurrency strategy \"yolo\"; accepted: pessimistic, optimistic, atomic, batched"
+                "unknown concurrency strategy \"yolo\"; accepted: pessimistic, optimistic, atomic, batched, queued"
             )
         );
     }

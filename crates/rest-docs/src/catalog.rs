@@ -589,6 +589,14 @@ fn orders() -> Folder {
                 "`from` and `to` take RFC 3339 timestamps or `YYYY-MM-DD` dates (UTC); a date `to` covers its whole day; both are inclusive.",
             )
             .as_staff(),
+            get(
+                "req_recordshop_orders_events",
+                "An order's history",
+                &format!("/purchase-orders/{placed}/events"),
+                200,
+                "Every status change, oldest first, each recorded in the transaction that made it: here one `order.confirmed` (a synchronous strategy places orders confirmed; `queued` starts with `order.pending`). The same events go to the broker.",
+            )
+            .as_customer(),
             send(
                 "POST",
                 ("req_recordshop_orders_cancel", "Cancel an order"),
@@ -678,7 +686,7 @@ fn orders() -> Folder {
                 "Filter by an unknown status (400)",
                 "/purchase-orders?status=shipped",
                 400,
-                "`status` is `confirmed` or `canceled`; anything else answers 400 `malformed_request`.",
+                "`status` is `pending`, `confirmed`, `rejected` or `canceled`; anything else answers 400 `malformed_request`.",
             )
             .as_customer(),
         ],

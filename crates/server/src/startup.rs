@@ -15,8 +15,9 @@ use recordshop_domain::order::PurchaseOrderService;
 use recordshop_http::admission::Admission;
 use recordshop_http::{AppState, Drain, ServeOptions, Serving};
 use recordshop_postgres::{
-    PgCustomerRepository, PgDiscRepository, PgPurchaseOrderRepository, PgStoreHealth,
-    create_pool_with_timeouts, purge_expired_idempotency_keys,
+    AllocationWorkers, Decisions, PgCustomerRepository, PgDiscRepository,
+    PgPurchaseOrderRepository, PgStoreHealth, QueueSettings, create_pool_with_timeouts,
+    purge_expired_idempotency_keys,
 };
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::Notify;
@@ -305,7 +306,8 @@ pub fn app_state(
         config.strategy,
         config.batching,
     )
-    .with_idempotency_settings(config.idempotency);
+    .with_idempotency_settings(config.idempotency)
+    .with_allocation_workers(allocation_workers(pool.clone(), config));
     AppState {
         discs: DiscService::new(discs, config.retry),
         customers: CustomerService::new(Arc::new(customers)),
@@ -315,6 +317,19 @@ pub fn app_state(
         authenticator: config.auth.clone(),
         admission,
     }
+}
+
+/// The allocation workers of this process, started, with the listener for
+/// every process's decisions. They run under every strategy: only `queued`
+/// takes pending orders in, but orders left pending by a server that ran
+/// it are then still decided (the workers only poll, a few times a second,
+/// when there is nothing to do).
+fn allocation_workers(pool: Pool, config: &Config) -> AllocationWorkers {
+    let decisions = Decisions::default();
+    decisions.listen(config.database.clone());
+    let workers = AllocationWorkers::new(pool, QueueSettings::default(), decisions);
+    workers.start();
+    workers
 }
 
 /// Deletes expired idempotency keys now and then, for as long as the server

@@ -1,7 +1,7 @@
 //! The errors of purchase-order operations, shared by the service and the
 //! repository port.
 
-use super::PurchaseOrderId;
+use super::{OrderStatus, PurchaseOrderId, RejectionReason};
 use crate::StoreError;
 use crate::customer::CustomerId;
 use crate::disc::DiscId;
@@ -22,6 +22,13 @@ pub enum PlaceOrderError {
         disc_id: DiscId,
         available: i64,
         requested: i32,
+    },
+    /// A queued order its allocation worker rejected: the outcome, once
+    /// known, of a purchase that was accepted as pending.
+    #[error("purchase order {order_id} was rejected: {reason}")]
+    Rejected {
+        order_id: PurchaseOrderId,
+        reason: RejectionReason,
     },
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -45,6 +52,12 @@ impl From<StoreError> for IdempotentError<PlaceOrderError> {
 pub enum OrderError {
     #[error("purchase order {0} not found")]
     NotFound(PurchaseOrderId),
+    /// Only a confirmed order can be canceled.
+    #[error("purchase order {id} is {status}; only a confirmed order can be canceled")]
+    NotCancelable {
+        id: PurchaseOrderId,
+        status: OrderStatus,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -25,7 +25,7 @@ pub use port::MockPurchaseOrderRepository;
 pub use port::PurchaseOrderRepository;
 pub use sales::{SalesBucket, SalesQuery, SalesWindow};
 pub use service::PurchaseOrderService;
-pub use values::{OrderQuantity, OrderStatus};
+pub use values::{OrderQuantity, OrderStatus, RejectionReason};
 
 /// A purchase of some units of one disc by one customer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,12 +35,59 @@ pub struct PurchaseOrder {
     pub disc_id: DiscId,
     pub quantity: OrderQuantity,
     pub status: OrderStatus,
+    /// Set exactly when the order is [`OrderStatus::Rejected`].
+    pub rejection_reason: Option<RejectionReason>,
     pub created_at: DateTime<Utc>,
+    /// When the order left `pending`; `None` while pending. Orders placed
+    /// synchronously are decided when they are created.
+    pub decided_at: Option<DateTime<Utc>>,
     pub canceled_at: Option<DateTime<Utc>>,
     /// The customer as they were when the order was placed.
     pub customer: Customer,
-    /// The disc as it was right after this sale (its stock included).
+    /// The disc as it was right after this sale (its stock included); for
+    /// an order not confirmed (pending, rejected), as it was when the order
+    /// arrived.
     pub disc: Disc,
+}
+
+impl PurchaseOrder {
+    /// The order as a purchase's outcome: a rejected order is the refusal
+    /// its reason names; any other order is itself (pending, confirmed, or
+    /// since canceled).
+    ///
+    /// # Errors
+    /// [`PlaceOrderError::Rejected`] when the order was rejected.
+    pub fn into_outcome(self) -> Result<Self, PlaceOrderError> {
+        match (self.status, self.rejection_reason) {
+            (OrderStatus::Rejected, Some(reason)) => Err(PlaceOrderError::Rejected {
+                order_id: self.id,
+                reason,
+            }),
+            _ => Ok(self),
+        }
+    }
+}
+
+/// One status change of an order, as its history and the event relay keep
+/// it: the order entered `status` at `occurred_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderEvent {
+    /// Increasing in the order the events were recorded; stable, so a
+    /// consumer of the broker's copies deduplicates by it.
+    pub id: i64,
+    pub order_id: PurchaseOrderId,
+    pub status: OrderStatus,
+    pub rejection_reason: Option<RejectionReason>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+impl OrderEvent {
+    /// The event's type as the history and the broker's routing keys spell
+    /// it: `order.` and the status entered (`order.confirmed`).
+    #[must_use]
+    pub fn kind(&self) -> String {
+        format!("order.{}", self.status)
+    }
 }
 
 /// A purchase about to be placed.

@@ -1,8 +1,10 @@
 use async_trait::async_trait;
 
+use std::time::Duration;
+
 use super::{
-    NewPurchaseOrder, PlaceOrderError, PurchaseOrder, PurchaseOrderFilter, PurchaseOrderId,
-    SalesQuery, SalesWindow,
+    NewPurchaseOrder, OrderEvent, PlaceOrderError, PurchaseOrder, PurchaseOrderFilter,
+    PurchaseOrderId, SalesQuery, SalesWindow,
 };
 use crate::StoreError;
 use crate::idempotency::{Created, IdempotentCreate, IdempotentError};
@@ -15,6 +17,12 @@ pub trait PurchaseOrderRepository: Send + Sync + 'static {
     /// [`NewPurchaseOrder::check`] against the current customer and disc,
     /// the stock decrement, and the order row with its snapshots all commit
     /// together or not at all.
+    ///
+    /// A queued store records the order as [`OrderStatus::Pending`]
+    /// instead, after the checks it can make without waiting for the disc
+    /// (its worker decides later); every other store answers it confirmed.
+    ///
+    /// [`OrderStatus::Pending`]: super::OrderStatus::Pending
     ///
     /// # Errors
     /// The rule violations of [`NewPurchaseOrder::check`];
@@ -56,9 +64,28 @@ pub trait PurchaseOrderRepository: Send + Sync + 'static {
     /// [`StoreError`] only.
     async fn list(&self, filter: &PurchaseOrderFilter) -> Result<Vec<PurchaseOrder>, StoreError>;
 
+    /// The order with this id once it is no longer pending, or as it is when
+    /// `within` has passed; `None` when unknown. Woken by the store's
+    /// notification of decisions, not by polling.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    async fn get_decided(
+        &self,
+        id: PurchaseOrderId,
+        within: Duration,
+    ) -> Result<Option<PurchaseOrder>, StoreError>;
+
+    /// The order's history, oldest first; empty when the order is unknown.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    async fn events(&self, id: PurchaseOrderId) -> Result<Vec<OrderEvent>, StoreError>;
+
     /// Cancels a confirmed order and returns its units to the disc's stock
-    /// in the same unit of work. An order already canceled is returned as it
-    /// is and restocks nothing. `None` when the order is unknown.
+    /// in the same unit of work. An order that is not confirmed (canceled,
+    /// pending, rejected) is returned as it is, and nothing changes. `None`
+    /// when the order is unknown.
     ///
     /// # Errors
     /// [`StoreError::Conflict`] when a concurrent unit of work won; the

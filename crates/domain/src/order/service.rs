@@ -1,8 +1,10 @@
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use super::{
-    NewPurchaseOrder, OrderError, PlaceOrderError, PurchaseOrder, PurchaseOrderFilter,
-    PurchaseOrderId, PurchaseOrderRepository, SalesQuery, SalesWindow,
+    NewPurchaseOrder, OrderError, OrderEvent, OrderStatus, PlaceOrderError, PurchaseOrder,
+    PurchaseOrderFilter, PurchaseOrderId, PurchaseOrderRepository, SalesQuery, SalesWindow,
 };
 use crate::customer::CustomerId;
 use crate::disc::DiscId;
@@ -84,6 +86,32 @@ impl PurchaseOrderService {
             .ok_or(OrderError::NotFound(id))
     }
 
+    /// The order once it is decided (no longer pending), or as it is after
+    /// `within`: what a client that prefers to wait for the outcome gets.
+    ///
+    /// # Errors
+    /// [`OrderError::NotFound`] when unknown.
+    #[tracing::instrument(name = "orders.get_decided", skip(self))]
+    pub async fn get_decided(
+        &self,
+        id: PurchaseOrderId,
+        within: Duration,
+    ) -> Result<PurchaseOrder, OrderError> {
+        self.repository
+            .get_decided(id, within)
+            .await?
+            .ok_or(OrderError::NotFound(id))
+    }
+
+    /// The order's history, oldest first.
+    ///
+    /// # Errors
+    /// [`StoreError`] when storage fails.
+    #[tracing::instrument(name = "orders.events", skip_all)]
+    pub async fn events(&self, id: PurchaseOrderId) -> Result<Vec<OrderEvent>, StoreError> {
+        self.repository.events(id).await
+    }
+
     /// One page of matching orders, newest first.
     ///
     /// # Errors
@@ -109,17 +137,24 @@ impl PurchaseOrderService {
     /// order answers it unchanged.
     ///
     /// # Errors
-    /// [`OrderError::NotFound`] when unknown; [`StoreError::Conflict`] once
-    /// the retry policy is exhausted.
+    /// [`OrderError::NotFound`] when unknown; [`OrderError::NotCancelable`]
+    /// when it is pending or rejected; [`StoreError::Conflict`] once the
+    /// retry policy is exhausted.
     #[tracing::instrument(name = "orders.cancel", skip(self))]
     pub async fn cancel(&self, id: PurchaseOrderId) -> Result<PurchaseOrder, OrderError> {
-        retry_on_conflict(&self.retry, || async {
+        let order = retry_on_conflict(&self.retry, || async {
             self.repository
                 .cancel(id)
                 .await?
                 .ok_or(OrderError::NotFound(id))
         })
-        .await
+        .await?;
+        match order.status {
+            OrderStatus::Canceled => Ok(order),
+            status @ (OrderStatus::Pending | OrderStatus::Rejected | OrderStatus::Confirmed) => {
+                Err(OrderError::NotCancelable { id, status })
+            }
+        }
     }
 }
 
@@ -149,7 +184,7 @@ mod tests {
 
     use super::*;
     use crate::disc::StockQuantity;
-    use crate::order::{MockPurchaseOrderRepository, OrderQuantity, OrderStatus};
+    use crate::order::{MockPurchaseOrderRepository, OrderQuantity, RejectionReason};
     use crate::testing::{sample_customer, sample_disc, sample_order};
 
     fn units(n: i64) -> OrderQuantity {
@@ -320,6 +355,50 @@ mod tests {
         repository.expect_cancel().returning(|_| Ok(None));
         let result = service(repository, RetryPolicy::default())
             .cancel(PurchaseOrderId::generate())
+            .await;
+        assert!(matches!(result, Err(OrderError::NotFound(_))));
+    }
+
+    #[tokio::test]
+    async fn a_pending_or_rejected_order_is_not_cancelable() {
+        for status in [OrderStatus::Pending, OrderStatus::Rejected] {
+            let mut repository = MockPurchaseOrderRepository::new();
+            repository.expect_cancel().times(1).returning(move |_| {
+                let mut order = sample_order(&new_order(1));
+                order.status = status;
+                Ok(Some(order))
+            });
+            let result = service(repository, RetryPolicy::default())
+                .cancel(PurchaseOrderId::generate())
+                .await;
+            assert!(
+                matches!(result, Err(OrderError::NotCancelable { status: s, .. }) if s == status),
+                "{status}: {result:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_rejected_order_is_the_refusal_its_reason_names() {
+        let mut order = sample_order(&new_order(1));
+        assert!(order.clone().into_outcome().is_ok());
+        order.status = OrderStatus::Rejected;
+        order.rejection_reason = Some(RejectionReason::OutOfStock);
+        assert!(matches!(
+            order.into_outcome(),
+            Err(PlaceOrderError::Rejected {
+                reason: RejectionReason::OutOfStock,
+                ..
+            })
+        ));
+    }
+
+    #[tokio::test]
+    async fn waiting_for_an_unknown_order_is_not_found() {
+        let mut repository = MockPurchaseOrderRepository::new();
+        repository.expect_get_decided().returning(|_, _| Ok(None));
+        let result = service(repository, RetryPolicy::default())
+            .get_decided(PurchaseOrderId::generate(), Duration::from_secs(1))
             .await;
         assert!(matches!(result, Err(OrderError::NotFound(_))));
     }

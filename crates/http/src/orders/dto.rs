@@ -5,7 +5,8 @@ use recordshop_domain::InvalidValue;
 use recordshop_domain::customer::CustomerId;
 use recordshop_domain::disc::DiscId;
 use recordshop_domain::order::{
-    OrderQuantity, OrderStatus as DomainStatus, PurchaseOrder, PurchaseOrderFilter,
+    OrderEvent, OrderQuantity, OrderStatus as DomainStatus, PurchaseOrder, PurchaseOrderFilter,
+    RejectionReason as DomainReason,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -81,7 +82,7 @@ pub(super) struct OrderQuery {
     /// Orders of this disc.
     #[param(value_type = Option<Uuid>)]
     disc_id: Option<String>,
-    /// `confirmed` or `canceled`.
+    /// `pending`, `confirmed`, `rejected` or `canceled`.
     #[param(value_type = Option<OrderStatus>)]
     status: Option<String>,
     /// Placed at or after: an RFC 3339 timestamp, or a `YYYY-MM-DD` date
@@ -127,17 +128,52 @@ impl OrderQuery {
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub(super) enum OrderStatus {
+    /// Taken in (202), waiting for its turn: no units left the stock yet.
+    Pending,
     /// Placed: its units left the stock.
     Confirmed,
-    /// Canceled: its units went back to the stock.
+    /// Refused when its turn came (`rejection_reason` says why): nothing
+    /// was sold. Final.
+    Rejected,
+    /// Canceled: its units went back to the stock. Final.
     Canceled,
 }
 
 impl From<DomainStatus> for OrderStatus {
     fn from(status: DomainStatus) -> Self {
         match status {
+            DomainStatus::Pending => Self::Pending,
             DomainStatus::Confirmed => Self::Confirmed,
+            DomainStatus::Rejected => Self::Rejected,
             DomainStatus::Canceled => Self::Canceled,
+        }
+    }
+}
+
+/// Why a pending order was rejected.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum RejectionReason {
+    CustomerNotFound,
+    /// The customer was deactivated before the order's turn.
+    CustomerInactive,
+    /// The disc was deleted before the order's turn.
+    DiscNotFound,
+    /// The orders before it took the stock.
+    OutOfStock,
+    /// The dead letter: allocating it kept failing on the server's side;
+    /// nothing was sold. Staff find these with `status=rejected`.
+    AllocationFailed,
+}
+
+impl From<DomainReason> for RejectionReason {
+    fn from(reason: DomainReason) -> Self {
+        match reason {
+            DomainReason::CustomerNotFound => Self::CustomerNotFound,
+            DomainReason::CustomerInactive => Self::CustomerInactive,
+            DomainReason::DiscNotFound => Self::DiscNotFound,
+            DomainReason::OutOfStock => Self::OutOfStock,
+            DomainReason::AllocationFailed => Self::AllocationFailed,
         }
     }
 }
@@ -159,15 +195,23 @@ pub(super) struct OrderResponse {
     #[schema(example = 2)]
     quantity: i32,
     status: OrderStatus,
+    /// Why it was rejected; `null` unless `status` is `rejected`.
+    #[schema(example = json!(null))]
+    rejection_reason: Option<RejectionReason>,
     /// RFC 3339, UTC, milliseconds.
     #[schema(format = DateTime, example = "2026-11-22T10:15:30.123Z")]
     created_at: String,
-    /// When it was canceled; `null` while confirmed.
+    /// When it left `pending` (confirmed or rejected); `null` while
+    /// pending. Equal to `created_at` for a purchase decided at once.
+    #[schema(format = DateTime, example = "2026-11-22T10:15:30.123Z")]
+    decided_at: Option<String>,
+    /// When it was canceled; `null` unless canceled.
     #[schema(format = DateTime, example = json!(null))]
     canceled_at: Option<String>,
     /// The customer at purchase time.
     customer: CustomerResponse,
-    /// The disc right after this sale.
+    /// The disc right after this sale; for an order not confirmed, as the
+    /// order found it when it was taken in.
     disc: DiscResponse,
 }
 
@@ -179,10 +223,75 @@ impl From<&PurchaseOrder> for OrderResponse {
             disc_id: order.disc_id.as_uuid(),
             quantity: order.quantity.get(),
             status: order.status.into(),
+            rejection_reason: order.rejection_reason.map(RejectionReason::from),
             created_at: timestamp(&order.created_at),
+            decided_at: order.decided_at.as_ref().map(timestamp),
             canceled_at: order.canceled_at.as_ref().map(timestamp),
             customer: CustomerResponse::from(&order.customer),
             disc: DiscResponse::from(&order.disc),
+        }
+    }
+}
+
+/// One status change of an order.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(
+    as = OrderEvent,
+    description = "One status change of a purchase order. The same event, with the same `id`, is what the broker carries (see the README's \"Events on a broker\")."
+)]
+pub(super) struct EventResponse {
+    /// Increasing in the order events were recorded; stable.
+    #[schema(example = 42)]
+    id: i64,
+    #[schema(example = "5f0c2a8e-41a9-4c1e-9d57-0b1d3f6f4a21")]
+    order_id: Uuid,
+    /// `order.` and the status entered.
+    #[serde(rename = "type")]
+    #[schema(example = "order.confirmed")]
+    kind: String,
+    /// RFC 3339, UTC, milliseconds.
+    #[schema(format = DateTime, example = "2026-11-22T10:15:30.123Z")]
+    occurred_at: String,
+    data: EventData,
+}
+
+/// What an event says about its order.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = OrderEventData)]
+pub(super) struct EventData {
+    /// The status the order entered.
+    status: OrderStatus,
+    /// Set for `order.rejected` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rejection_reason: Option<RejectionReason>,
+}
+
+impl From<&OrderEvent> for EventResponse {
+    fn from(event: &OrderEvent) -> Self {
+        Self {
+            id: event.id,
+            order_id: event.order_id.as_uuid(),
+            kind: event.kind(),
+            occurred_at: timestamp(&event.occurred_at),
+            data: EventData {
+                status: event.status.into(),
+                rejection_reason: event.rejection_reason.map(RejectionReason::from),
+            },
+        }
+    }
+}
+
+/// `GET /purchase-orders/{id}/events`: the order's history, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = OrderEventList)]
+pub(super) struct EventList {
+    data: Vec<EventResponse>,
+}
+
+impl EventList {
+    pub(super) fn new(events: &[OrderEvent]) -> Self {
+        Self {
+            data: events.iter().map(EventResponse::from).collect(),
         }
     }
 }

@@ -11,12 +11,19 @@ use crate::resource;
 
 /// The operations of `/purchase-orders`, for the API's document.
 #[derive(OpenApi)]
-#[openapi(paths(handlers::place, handlers::list, handlers::get, handlers::cancel))]
+#[openapi(paths(
+    handlers::place,
+    handlers::list,
+    handlers::get,
+    handlers::events,
+    handlers::cancel
+))]
 pub(crate) struct ApiDoc;
 
 const COLLECTION: &[Method] = &[Method::POST, Method::GET];
 const ITEM: &[Method] = &[Method::GET];
 const CANCEL: &[Method] = &[Method::POST];
+const EVENTS: &[Method] = &[Method::GET];
 
 pub(crate) fn routes(config: &mut web::ServiceConfig) {
     config
@@ -26,6 +33,9 @@ pub(crate) fn routes(config: &mut web::ServiceConfig) {
                 .route(web::get().to(handlers::list)),
         )
         .service(resource("/purchase-orders/{id}", ITEM).route(web::get().to(handlers::get)))
+        .service(
+            resource("/purchase-orders/{id}/events", EVENTS).route(web::get().to(handlers::events)),
+        )
         .service(
             resource("/purchase-orders/{id}/cancel", CANCEL)
                 .route(web::post().to(handlers::cancel)),

@@ -19,8 +19,8 @@ use recordshop_domain::order::PurchaseOrderService;
 use recordshop_http::admission::{Admission, AdmissionSettings};
 use recordshop_http::{AppState, Authenticator};
 use recordshop_postgres::{
-    ConcurrencyStrategy, PgCustomerRepository, PgDiscRepository, PgPurchaseOrderRepository,
-    PgStoreHealth, PoolSettings, create_pool,
+    AllocationWorkers, ConcurrencyStrategy, Decisions, PgCustomerRepository, PgDiscRepository,
+    PgPurchaseOrderRepository, PgStoreHealth, PoolSettings, QueueSettings, create_pool,
 };
 use recordshop_testdb::TestDatabase;
 use serde_json::{Value, json};
@@ -131,7 +131,7 @@ pub fn bearer(request: TestRequest, token: &str) -> TestRequest {
 /// The app over a fresh database of its own.
 pub struct TestApp {
     // Held so the database outlives the app; dropped (and removed) with it.
-    _db: TestDatabase,
+    db: TestDatabase,
     state: AppState,
 }
 
@@ -156,6 +156,12 @@ impl TestApp {
             wait_timeout: Duration::from_secs(5),
         };
         let pool = create_pool(db.config().clone(), settings).expect("pool");
+        // As the server runs them: every strategy's app decides pending
+        // orders, and hears decisions through the database.
+        let decisions = Decisions::default();
+        decisions.listen(db.config().clone());
+        let workers = AllocationWorkers::new(pool.clone(), QueueSettings::default(), decisions);
+        workers.start();
         let state = AppState {
             discs: DiscService::new(
                 Arc::new(PgDiscRepository::new(pool.clone(), strategy)),
@@ -163,7 +169,10 @@ impl TestApp {
             ),
             customers: CustomerService::new(Arc::new(PgCustomerRepository::new(pool.clone()))),
             orders: PurchaseOrderService::new(
-                Arc::new(PgPurchaseOrderRepository::new(pool.clone(), strategy)),
+                Arc::new(
+                    PgPurchaseOrderRepository::new(pool.clone(), strategy)
+                        .with_allocation_workers(workers),
+                ),
                 RetryPolicy::default(),
             ),
             health: Arc::new(PgStoreHealth::new(pool)),
@@ -171,7 +180,12 @@ impl TestApp {
             authenticator,
             admission: Admission::new(AdmissionSettings::UNLIMITED),
         };
-        Self { _db: db, state }
+        Self { db, state }
+    }
+
+    /// A plain client of the app's database, to arrange what the API cannot.
+    pub async fn database_client(&self) -> tokio_postgres::Client {
+        self.db.client().await.expect("database client")
     }
 
     /// Sends `request` as staff, unless it carries credentials of its own.

@@ -18,3 +18,4 @@ mod helpers;
 mod idempotency;
 mod mocked;
 mod orders;
+mod queued;

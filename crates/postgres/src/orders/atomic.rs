@@ -88,7 +88,7 @@ const PLACE_ATOMICALLY: Statement = Statement::new(
                'updated_at', to_char(sold.updated_at AT TIME ZONE 'UTC',
                                      'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))
     FROM buyer, sold
-    RETURNING id, customer_id, disc_id, quantity, status, created_at, canceled_at,
+    RETURNING id, customer_id, disc_id, quantity, status, rejection_reason, created_at, decided_at, canceled_at,
               customer_snapshot, disc_snapshot"#,
 );
 
@@ -96,11 +96,16 @@ const PLACE_ATOMICALLY: Statement = Statement::new(
 /// says it is ready (see `crate::health`).
 pub(super) const HOT: &[Statement] = &[PLACE_ATOMICALLY];
 
-/// Places `order` at most once per key of `once`: claim, the statement and
-/// the record in one transaction. A refusal drops the transaction, and the
-/// claim with it.
+/// The atomic strategy's statement, for [`place`] and [`place_once`].
+pub(super) const STATEMENT: &Statement = &PLACE_ATOMICALLY;
+
+/// Places `order` with `statement` ([`PLACE_ATOMICALLY`], or the queued
+/// intake, which takes the same parameters) at most once per key of
+/// `once`: claim, the statement and the record in one transaction. A
+/// refusal drops the transaction, and the claim with it.
 pub(super) async fn place_once(
     client: &mut Object,
+    statement: &Statement,
     order: &NewPurchaseOrder,
     once: &IdempotentCreate,
     settings: IdempotencySettings,
@@ -109,21 +114,22 @@ pub(super) async fn place_once(
     if let Claim::Taken(recorded) = claim(&tx, &PURCHASE_ORDERS, once, settings).await? {
         return recorded.answer(once, rows::order);
     }
-    let placed = place(&tx, order).await?;
+    let placed = place(&tx, statement, order).await?;
     record(&tx, &PURCHASE_ORDERS, once, placed.id.as_uuid()).await?;
     tx.commit().await.map_err(store_error)?;
     Ok(Created::New(placed))
 }
 
-/// The statement, and the reason when it matched no row: alone in
-/// autocommit, or inside a keyed purchase's transaction.
+/// `statement` (see [`place_once`]), and the reason when it matched no
+/// row: alone in autocommit, or inside a keyed purchase's transaction.
 pub(super) async fn place(
     client: &impl GenericClient,
+    statement: &Statement,
     order: &NewPurchaseOrder,
 ) -> Result<PurchaseOrder, PlaceOrderError> {
     let placed = query_opt(
         client,
-        &PLACE_ATOMICALLY,
+        statement,
         &[
             &order.id.as_uuid(),
             &order.customer_id.as_uuid(),

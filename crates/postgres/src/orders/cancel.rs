@@ -18,7 +18,7 @@ use crate::sql::{Statement, begin, execute, query_opt};
 const LOCK_ORDER: Statement = Statement::new(
     "lock_order",
     "
-    SELECT id, customer_id, disc_id, quantity, status, created_at, canceled_at,
+    SELECT id, customer_id, disc_id, quantity, status, rejection_reason, created_at, decided_at, canceled_at,
            customer_snapshot, disc_snapshot
     FROM purchase_orders
     WHERE id = $1
@@ -27,7 +27,7 @@ const LOCK_ORDER: Statement = Statement::new(
 const READ_ORDER: Statement = Statement::new(
     "read_order",
     "
-    SELECT id, customer_id, disc_id, quantity, status, created_at, canceled_at,
+    SELECT id, customer_id, disc_id, quantity, status, rejection_reason, created_at, decided_at, canceled_at,
            customer_snapshot, disc_snapshot
     FROM purchase_orders
     WHERE id = $1",
@@ -71,7 +71,9 @@ pub(super) async fn cancel(
         return Ok(None);
     };
     let mut order = rows::order(&row)?;
-    if order.status == OrderStatus::Canceled {
+    // Canceled already, or never confirmed (pending, rejected): nothing to
+    // return to the stock; the domain decides what that answers.
+    if order.status != OrderStatus::Confirmed {
         return Ok(Some(order));
     }
     let canceled = query_opt(&tx, &MARK_CANCELED, &[&id.as_uuid()])

@@ -6,7 +6,10 @@ mod atomic;
 mod batched;
 mod cancel;
 mod place;
+mod queued;
 mod sales;
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
@@ -14,18 +17,19 @@ use recordshop_domain::StoreError;
 use recordshop_domain::disc::DiscId;
 use recordshop_domain::idempotency::{Created, IdempotentCreate, IdempotentError};
 use recordshop_domain::order::{
-    NewPurchaseOrder, PlaceOrderError, PurchaseOrder, PurchaseOrderFilter, PurchaseOrderId,
-    PurchaseOrderRepository, SalesQuery, SalesWindow,
+    NewPurchaseOrder, OrderEvent, OrderStatus, PlaceOrderError, PurchaseOrder, PurchaseOrderFilter,
+    PurchaseOrderId, PurchaseOrderRepository, SalesQuery, SalesWindow,
 };
 use tokio_postgres::types::Type;
 
 pub use self::batched::BatchSettings;
 use self::batched::Batcher;
+pub use self::queued::{AllocationWorkers, Decisions, QueueSettings};
 use crate::ConcurrencyStrategy;
 use crate::error::store_error;
 use crate::idempotency::{IdempotencySettings, unkeyed};
 use crate::rows;
-use crate::sql::{Statement, connection, query_opt, query_planned_for_values};
+use crate::sql::{Statement, connection, query, query_opt, query_planned_for_values};
 
 /// The statements of every strategy's purchase, prepared on every
 /// connection before the server says it is ready (see `crate::health`).
@@ -34,7 +38,7 @@ pub(crate) fn hot_statements() -> impl Iterator<Item = &'static Statement> {
         .iter()
         .chain(atomic::HOT)
         .chain(batched::HOT)
-        .chain([&SELECT_ORDER])
+        .chain([&queued::INTAKE, &SELECT_ORDER, &SELECT_EVENTS])
 }
 
 /// [`PurchaseOrderRepository`] on PostgreSQL. Placing and cancelling follow
@@ -49,6 +53,9 @@ pub(crate) fn hot_statements() -> impl Iterator<Item = &'static Statement> {
 ///   `orders/atomic.rs`); cancellations as pessimistic;
 /// - batched: purchases of one disc arriving together share one
 ///   transaction (see `orders/batched`), bounded by [`BatchSettings`];
+///   cancellations as pessimistic;
+/// - queued: a purchase is recorded pending by one statement (see
+///   `orders/queued`) and decided by the [`AllocationWorkers`];
 ///   cancellations as pessimistic.
 ///
 /// A keyed purchase ([`PurchaseOrderRepository::place_once`]) claims its
@@ -64,6 +71,10 @@ pub struct PgPurchaseOrderRepository {
     strategy: ConcurrencyStrategy,
     placing: Placing,
     idempotency: IdempotencySettings,
+    /// Rung when a pending order is taken in; `None` when this process runs
+    /// no workers (pending orders then wait for another process's).
+    workers: Option<AllocationWorkers>,
+    decisions: Decisions,
 }
 
 /// How [`PgPurchaseOrderRepository::place`] runs, fixed by the strategy.
@@ -71,8 +82,8 @@ pub struct PgPurchaseOrderRepository {
 enum Placing {
     /// One transaction per purchase (pessimistic, optimistic).
     Transaction,
-    /// One statement per purchase.
-    Statement,
+    /// One statement per purchase: the atomic sale, or the queued intake.
+    Statement(&'static Statement),
     /// Purchases of a disc combined by a queue per disc.
     Batched(Batcher),
 }
@@ -98,7 +109,8 @@ impl PgPurchaseOrderRepository {
             ConcurrencyStrategy::Pessimistic | ConcurrencyStrategy::Optimistic => {
                 Placing::Transaction
             }
-            ConcurrencyStrategy::Atomic => Placing::Statement,
+            ConcurrencyStrategy::Atomic => Placing::Statement(atomic::STATEMENT),
+            ConcurrencyStrategy::Queued => Placing::Statement(&queued::INTAKE),
             ConcurrencyStrategy::Batched => Placing::Batched(Batcher::new(pool.clone(), batching)),
         };
         Self {
@@ -106,6 +118,19 @@ impl PgPurchaseOrderRepository {
             strategy,
             placing,
             idempotency: IdempotencySettings::default(),
+            workers: None,
+            decisions: Decisions::default(),
+        }
+    }
+
+    /// The same repository, waking `workers` when it takes a pending order
+    /// in, and waiting for outcomes on their [`Decisions`].
+    #[must_use]
+    pub fn with_allocation_workers(self, workers: AllocationWorkers) -> Self {
+        Self {
+            decisions: workers.decisions().clone(),
+            workers: Some(workers),
+            ..self
         }
     }
 
@@ -124,7 +149,7 @@ impl PgPurchaseOrderRepository {
     pub fn queued_purchases(&self, disc: DiscId) -> usize {
         match &self.placing {
             Placing::Batched(batcher) => batcher.queued(disc),
-            Placing::Transaction | Placing::Statement => 0,
+            Placing::Transaction | Placing::Statement(_) => 0,
         }
     }
 
@@ -134,7 +159,7 @@ impl PgPurchaseOrderRepository {
     pub fn batching_discs(&self) -> usize {
         match &self.placing {
             Placing::Batched(batcher) => batcher.active_discs(),
-            Placing::Transaction | Placing::Statement => 0,
+            Placing::Transaction | Placing::Statement(_) => 0,
         }
     }
 }
@@ -147,12 +172,39 @@ impl PgPurchaseOrderRepository {
         metrics::counter!("recordshop_purchase_attempts_total", "strategy" => self.strategy.as_str())
             .increment(1);
     }
+
+    /// Wakes a worker when `placed` is a pending order just taken in.
+    fn wake_for<E>(&self, placed: &Result<PurchaseOrder, E>) {
+        let pending = placed
+            .as_ref()
+            .is_ok_and(|order| order.status == OrderStatus::Pending);
+        if let (true, Some(workers)) = (pending, &self.workers) {
+            workers.wake();
+        }
+    }
+
+    async fn read_order(&self, id: PurchaseOrderId) -> Result<Option<PurchaseOrder>, StoreError> {
+        let client = connection(&self.pool).await?;
+        let row = query_opt(&client, &SELECT_ORDER, &[&id.as_uuid()])
+            .await
+            .map_err(store_error)?;
+        row.as_ref().map(rows::order).transpose()
+    }
 }
+
+const SELECT_EVENTS: Statement = Statement::new(
+    "select_order_events",
+    "
+    SELECT id, order_id, type, occurred_at, data ->> 'rejection_reason' AS rejection_reason
+    FROM order_events
+    WHERE order_id = $1
+    ORDER BY id",
+);
 
 const SELECT_ORDER: Statement = Statement::new(
     "select_order",
     "
-    SELECT id, customer_id, disc_id, quantity, status, created_at, canceled_at,
+    SELECT id, customer_id, disc_id, quantity, status, rejection_reason, created_at, decided_at, canceled_at,
            customer_snapshot, disc_snapshot
     FROM purchase_orders
     WHERE id = $1",
@@ -163,7 +215,7 @@ const SELECT_ORDER: Statement = Statement::new(
 const LIST_ORDERS: Statement = Statement::new(
     "list_orders",
     "
-    SELECT id, customer_id, disc_id, quantity, status, created_at, canceled_at,
+    SELECT id, customer_id, disc_id, quantity, status, rejection_reason, created_at, decided_at, canceled_at,
            customer_snapshot, disc_snapshot
     FROM purchase_orders
     WHERE ($1::uuid IS NULL OR customer_id = $1)
@@ -191,9 +243,11 @@ impl PurchaseOrderRepository for PgPurchaseOrderRepository {
                     place::place(&mut client, self.strategy, order, None, self.idempotency).await,
                 )
             }
-            Placing::Statement => {
+            Placing::Statement(statement) => {
                 let client = connection(&self.pool).await?;
-                atomic::place(&client, order).await
+                let placed = atomic::place(&client, statement, order).await;
+                self.wake_for(&placed);
+                placed
             }
             Placing::Batched(batcher) => batcher.place(order).await,
         }
@@ -222,9 +276,14 @@ impl PurchaseOrderRepository for PgPurchaseOrderRepository {
                 )
                 .await
             }
-            Placing::Statement => {
+            Placing::Statement(statement) => {
                 let mut client = connection(&self.pool).await?;
-                atomic::place_once(&mut client, order, once, self.idempotency).await
+                let placed =
+                    atomic::place_once(&mut client, statement, order, once, self.idempotency).await;
+                if let Ok(Created::New(order)) = &placed {
+                    self.wake_for::<()>(&Ok(order.clone()));
+                }
+                placed
             }
             Placing::Batched(batcher) => batcher.place_once(order, once, self.idempotency).await,
         }
@@ -232,11 +291,27 @@ impl PurchaseOrderRepository for PgPurchaseOrderRepository {
 
     #[tracing::instrument(level = "debug", skip(self))]
     async fn get(&self, id: PurchaseOrderId) -> Result<Option<PurchaseOrder>, StoreError> {
+        self.read_order(id).await
+    }
+
+    #[tracing::instrument(level = "debug", skip(self))]
+    async fn get_decided(
+        &self,
+        id: PurchaseOrderId,
+        within: Duration,
+    ) -> Result<Option<PurchaseOrder>, StoreError> {
+        self.decisions
+            .wait(id.as_uuid(), within, || self.read_order(id))
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip(self))]
+    async fn events(&self, id: PurchaseOrderId) -> Result<Vec<OrderEvent>, StoreError> {
         let client = connection(&self.pool).await?;
-        let row = query_opt(&client, &SELECT_ORDER, &[&id.as_uuid()])
+        let rows = query(&client, &SELECT_EVENTS, &[&id.as_uuid()])
             .await
             .map_err(store_error)?;
-        row.as_ref().map(rows::order).transpose()
+        rows::all(&rows, rows::order_event)
     }
 
     #[tracing::instrument(level = "debug", skip_all)]

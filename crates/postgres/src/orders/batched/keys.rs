@@ -87,8 +87,8 @@ const READ_RECORDS: Statement = Statement::new(
     "read_records",
     "
     SELECT k.owner, k.key, k.fingerprint,
-           r.id, r.customer_id, r.disc_id, r.quantity, r.status, r.created_at,
-           r.canceled_at, r.customer_snapshot, r.disc_snapshot
+           r.id, r.customer_id, r.disc_id, r.quantity, r.status, r.rejection_reason,
+           r.created_at, r.decided_at, r.canceled_at, r.customer_snapshot, r.disc_snapshot
     FROM UNNEST($1::text[], $2::text[]) AS t (owner, key)
     JOIN idempotency_keys k ON k.owner = t.owner AND k.operation = $3 AND k.key = t.key
     CROSS JOIN LATERAL jsonb_populate_record(NULL::purchase_orders, k.resource) AS r",

@@ -5,6 +5,7 @@ mod batching;
 pub mod held_lock;
 mod keyed;
 mod keyed_batches;
+mod queued;
 mod races;
 mod rules;
 
@@ -60,6 +61,29 @@ for_each_strategy!(
 
 #[test]
 fn every_strategy_has_a_suite() {
-    // A new strategy needs its module in `for_each_strategy!`.
-    assert_eq!(ConcurrencyStrategy::ALL.len(), 4);
+    // A new synchronous strategy needs its module in `for_each_strategy!`;
+    // the queued one, which answers pending, has its own below.
+    assert_eq!(ConcurrencyStrategy::SYNCHRONOUS.len(), 4);
+    assert_eq!(ConcurrencyStrategy::ALL.len(), 5);
+}
+
+mod queued_strategy {
+    macro_rules! queued_tests {
+        ($($test:ident),* $(,)?) => {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    super::queued::$test().await;
+                }
+            )*
+        };
+    }
+
+    queued_tests!(
+        intake_records_a_pending_order_without_waiting_for_the_disc,
+        workers_confirm_in_arrival_order_and_reject_the_rest,
+        two_processes_keep_arrival_order_and_sell_exactly_the_stock,
+        a_poison_order_is_dead_lettered_and_does_not_block_its_disc,
+        a_decision_in_one_process_wakes_a_waiter_in_another,
+    );
 }

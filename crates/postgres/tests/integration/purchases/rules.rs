@@ -179,6 +179,22 @@ pub async fn cancelling_twice_restocks_once(strategy: ConcurrencyStrategy) {
     assert_eq!(again, canceled, "answered unchanged");
     assert_eq!(harness.stock_of(disc.id).await, 5, "restocked once");
     assert_eq!(orders.get(order.id).await.unwrap(), canceled);
+    let history: Vec<(String, OrderStatus)> = orders
+        .events(order.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|event| (event.kind(), event.status))
+        .collect();
+    assert_eq!(
+        history,
+        [
+            ("order.confirmed".to_owned(), OrderStatus::Confirmed),
+            ("order.canceled".to_owned(), OrderStatus::Canceled),
+        ],
+        "one event per status change, none for the repeated cancel"
+    );
+    assert_eq!(order.decided_at, Some(order.created_at));
     harness.assert_ledger_balances().await;
 }
 
