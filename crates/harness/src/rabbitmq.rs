@@ -98,6 +98,7 @@ impl Broker {
 
     fn start_in(folder: PathBuf, amqp_port: u16, scratch: bool) -> anyhow::Result<Self> {
         let server = find_or_install()?;
+        kill_stale_epmd(&folder);
         write_configuration(&folder, amqp_port)?;
         let mut broker = Self {
             folder,
@@ -486,14 +487,24 @@ fn remove_leftovers(root: &Path) {
             "removing a scratch broker left by a killed run: {}",
             entry.path().display()
         );
-        let epmd = fs::read_to_string(entry.path().join(EPMD_PID_FILE))
-            .ok()
-            .and_then(|text| text.trim().parse::<u32>().ok())
-            .filter(|pid| is_epmd(*pid));
-        if let Some(pid) = epmd {
-            let _ = process::signal(pid, Signal::SIGKILL);
-        }
+        kill_stale_epmd(&entry.path());
         let _ = fs::remove_dir_all(entry.path());
+    }
+}
+
+/// The epmd a killed run left for `folder` (its VM halted with its
+/// stdin), if the pid file still names an epmd.
+fn kill_stale_epmd(folder: &Path) {
+    let epmd = fs::read_to_string(folder.join(EPMD_PID_FILE))
+        .ok()
+        .and_then(|text| text.trim().parse::<u32>().ok())
+        .filter(|pid| is_epmd(*pid));
+    if let Some(pid) = epmd {
+        say!(
+            "stopping the epmd (pid {pid}) a killed run left in {}",
+            folder.display()
+        );
+        let _ = process::signal(pid, Signal::SIGKILL);
     }
 }
 
