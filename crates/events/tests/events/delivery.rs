@@ -81,16 +81,25 @@ async fn one_relay_publishes_at_a_time_and_another_takes_over_when_it_stops() {
         place(&client, &catalog, "confirmed").await;
     }
 
+    // The first takes the lock and publishes the backlog; the second,
+    // started after, stands by.
     let first = Relay::new(pool(&database), broker_url(&url), settings.clone()).spawn();
-    let second = Relay::new(pool(&database), broker_url(&url), settings).spawn();
     let mut received = Vec::new();
+    wait_for_all(&client, &mut consumer, &mut received).await;
+    let second = Relay::new(pool(&database), broker_url(&url), settings).spawn();
+    for _ in 0..20 {
+        place(&client, &catalog, "confirmed").await;
+    }
+    first.handle().wake();
+    second.handle().wake();
     wait_for_all(&client, &mut consumer, &mut received).await;
     // Two relays, one lock: nothing was published twice.
     tokio::time::sleep(Duration::from_millis(300)).await;
     crate::support::drain(&mut consumer, &mut received);
-    assert_eq!(received.len(), 50);
+    assert_eq!(received.len(), 70);
 
-    // Whichever held the lock stops; the other takes it within its retry.
+    // The first stops and releases the lock; the second takes it within
+    // its retry and publishes what came after.
     first.stop().await;
     for _ in 0..20 {
         let order = place(&client, &catalog, "confirmed").await;
@@ -100,7 +109,70 @@ async fn one_relay_publishes_at_a_time_and_another_takes_over_when_it_stops() {
     wait_for_all(&client, &mut consumer, &mut received).await;
     second.stop().await;
     let stored = stored_events(&client).await;
-    assert_eq!(stored.len(), 90);
+    assert_eq!(stored.len(), 110);
     assert_delivered_in_order(&stored, &received);
     consumer.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_survives_losing_its_database_connection() {
+    let url = test_broker_url();
+    let database = TestDatabase::create().await.unwrap();
+    let client = database.client().await.unwrap();
+    let settings = settings(&database);
+    let mut consumer = Consumer::start(&url, &settings.exchange, &QueueKind::Exclusive).await;
+    let catalog = catalog(&client).await;
+    let relay = Relay::new(pool(&database), broker_url(&url), settings).spawn();
+    for _ in 0..10 {
+        place(&client, &catalog, "confirmed").await;
+    }
+    relay.handle().wake();
+    let mut received = Vec::new();
+    wait_for_all(&client, &mut consumer, &mut received).await;
+
+    // The session holding the lock ends, as when PostgreSQL restarts or a
+    // network failure cuts it.
+    let holder = lock_holder(&client).await.unwrap();
+    client
+        .execute("SELECT pg_terminate_backend($1)", &[&holder])
+        .await
+        .unwrap();
+    for _ in 0..10 {
+        let order = place(&client, &catalog, "confirmed").await;
+        cancel(&client, &order).await;
+    }
+    relay.handle().wake();
+    wait_for_all(&client, &mut consumer, &mut received).await;
+    let new_holder = lock_holder(&client).await;
+    assert!(
+        new_holder.is_some_and(|pid| pid != holder),
+        "{new_holder:?}"
+    );
+    relay.stop().await;
+    assert_eq!(
+        lock_holder(&client).await,
+        None,
+        "the lock outlived the relay"
+    );
+    let stored = stored_events(&client).await;
+    assert_eq!(stored.len(), 30);
+    assert_delivered_in_order(&stored, &received);
+    consumer.close().await;
+}
+
+/// The backend holding the relay's advisory lock on this database (other
+/// tests' relays hold theirs on theirs; a bigint key is split into classid,
+/// its high half, and objid).
+async fn lock_holder(client: &tokio_postgres::Client) -> Option<i32> {
+    client
+        .query_opt(
+            "SELECT pid FROM pg_locks
+             WHERE locktype = 'advisory' AND granted AND objsubid = 1
+               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+               AND ((classid::bigint << 32) | objid::bigint) = $1",
+            &[&recordshop_events::RELAY_LOCK_KEY],
+        )
+        .await
+        .unwrap()
+        .map(|row| row.get(0))
 }
