@@ -48,8 +48,10 @@
 //! ```
 
 mod broker;
+mod lock;
 mod outbox;
 mod relay;
+mod retry;
 mod url;
 
 pub use relay::{RELAY_LOCK_KEY, Relay, RelayHandle, RelaySettings, RunningRelay};

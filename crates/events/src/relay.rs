@@ -7,12 +7,14 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use deadpool_postgres::{Object, Pool};
+use deadpool_postgres::Pool;
 use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::broker::{BrokerError, Publisher};
+use crate::lock::Locked;
 use crate::outbox::{self, DatabaseError};
+use crate::retry::{Backoff, Health};
 use crate::{BrokerUrl, metric};
 
 /// The advisory lock key of the relay: an arbitrary constant ("relay" in
@@ -168,14 +170,6 @@ struct Worker {
     database: Health,
     standing_by: bool,
     backlog_counted: Option<Instant>,
-}
-
-/// Whether a dependency is failing, so that an outage is logged when it
-/// begins and when it ends, not at every retry; and the backoff of its
-/// retries.
-struct Health {
-    failing_since: Option<Instant>,
-    backoff: Backoff,
 }
 
 /// Which dependency failed an iteration.
@@ -421,132 +415,5 @@ impl Worker {
             // Dropped on timeout: the connection closes, which releases it.
             let _ = tokio::time::timeout(CLOSE_WITHIN, lock.release()).await;
         }
-    }
-}
-
-impl Health {
-    fn new(backoff: Backoff) -> Self {
-        Self {
-            failing_since: None,
-            backoff,
-        }
-    }
-
-    /// Records a failure; true when it begins an outage.
-    fn failed(&mut self) -> bool {
-        let began = self.failing_since.is_none();
-        self.failing_since.get_or_insert_with(Instant::now);
-        began
-    }
-
-    /// Ends an outage; returns how long it lasted, if there was one.
-    fn recovered(&mut self) -> Option<Duration> {
-        self.backoff.reset();
-        self.failing_since.take().map(|since| since.elapsed())
-    }
-}
-
-/// The pooled connection that holds the session-level lock. Dropped, it is
-/// detached from the pool and closed, so the session ends and PostgreSQL
-/// releases the lock: a connection still holding it must never go back to
-/// the pool, where the server would reuse it and nobody would relay.
-struct Locked {
-    client: Option<Object>,
-    key: i64,
-}
-
-impl Locked {
-    async fn try_take(client: Object, key: i64) -> Result<Option<Self>, DatabaseError> {
-        // Wrapped first: if the query fails halfway, the session may hold
-        // the lock.
-        let locked = Self {
-            client: Some(client),
-            key,
-        };
-        if outbox::try_lock(locked.client()?, key).await? {
-            return Ok(Some(locked));
-        }
-        // Not taken: nothing held, so the connection may serve the server.
-        locked.into_pool();
-        Ok(None)
-    }
-
-    fn into_pool(mut self) {
-        drop(self.client.take());
-    }
-
-    /// The connection; only `release` and drop take it away.
-    fn client(&self) -> Result<&Object, DatabaseError> {
-        self.client.as_ref().ok_or(DatabaseError::Released)
-    }
-
-    /// Unlocks and returns the connection to the pool (closes it when
-    /// the unlock fails, which releases the lock as well).
-    async fn release(mut self) {
-        if let Some(client) = self.client.take()
-            && outbox::unlock(&client, self.key).await.is_err()
-        {
-            drop(Object::take(client));
-        }
-    }
-}
-
-impl Drop for Locked {
-    fn drop(&mut self) {
-        if let Some(client) = self.client.take() {
-            drop(Object::take(client));
-        }
-    }
-}
-
-/// Pauses between retries: `min`, doubling up to `max`.
-#[derive(Debug, Clone)]
-struct Backoff {
-    min: Duration,
-    max: Duration,
-    next: Duration,
-}
-
-impl Backoff {
-    fn new(min: Duration, max: Duration) -> Self {
-        Self {
-            min,
-            max: max.max(min),
-            next: min,
-        }
-    }
-
-    fn next(&mut self) -> Duration {
-        let pause = self.next;
-        self.next = (pause * 2).min(self.max);
-        pause
-    }
-
-    fn reset(&mut self) {
-        self.next = self.min;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_backoff_doubles_up_to_its_ceiling_and_resets() {
-        let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(1));
-        let pauses: Vec<_> = (0..4).map(|_| backoff.next().as_millis()).collect();
-        assert_eq!(pauses, [250, 500, 1000, 1000]);
-        backoff.reset();
-        assert_eq!(backoff.next(), Duration::from_millis(250));
-    }
-
-    #[test]
-    fn an_outage_is_reported_when_it_begins_and_ends() {
-        let mut health = Health::new(Backoff::new(Duration::ZERO, Duration::ZERO));
-        assert!(health.recovered().is_none());
-        assert!(health.failed());
-        assert!(!health.failed());
-        assert!(health.recovered().is_some());
-        assert!(health.failed());
     }
 }
