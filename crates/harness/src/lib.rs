@@ -18,6 +18,9 @@
 //! - [`scrape`]: a server's `/metrics`, and what a run did inside as the
 //!   difference of two scrapes; [`otlp`]: a receiver for the traces it
 //!   exports.
+//! - [`rabbitmq`]: RabbitMQ brokers in folders of ours on ports of ours
+//!   ([`rabbitmq::Broker`], thrown away with [`rabbitmq::Broker::scratch`]),
+//!   stopped, killed and restarted for the event relay's outage tests.
 //! - [`signing`]: the key a server verifies tokens with, and tokens minted
 //!   under it.
 //! - [`process`], [`interrupt`], [`net`], [`packages`]: child processes,
@@ -38,6 +41,7 @@ pub mod otlp;
 pub mod packages;
 pub mod postgres;
 pub mod process;
+pub mod rabbitmq;
 pub mod scrape;
 pub mod seed;
 pub mod server;

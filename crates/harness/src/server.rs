@@ -87,6 +87,12 @@ pub const TELEMETRY_SETTINGS: &[&str] = &[
     "OTEL_SDK_DISABLED",
 ];
 
+/// The event relay's settings (crates/events): cleared like the others and
+/// set with [`Launch::setting`], but kept out of [`SERVER_SETTINGS`], which
+/// the server crate's tests hold to exactly what its command line reads,
+/// until the server reads them.
+pub const EVENT_SETTINGS: &[&str] = &["EVENTS_AMQP_URL"];
+
 /// How long `recordshop migrate` of a built binary may take.
 const MIGRATE_WITHIN: Duration = Duration::from_secs(60);
 /// How long cargo or the server may take to end after Ctrl-C before it is
@@ -179,13 +185,12 @@ impl Launch {
     ///
     /// # Errors
     /// When `name` is not a setting the server reads ([`SERVER_SETTINGS`],
-    /// [`TELEMETRY_SETTINGS`]).
+    /// [`TELEMETRY_SETTINGS`], [`EVENT_SETTINGS`]).
     pub fn setting(mut self, name: &str, value: &str) -> anyhow::Result<Self> {
-        if !SERVER_SETTINGS.contains(&name) && !TELEMETRY_SETTINGS.contains(&name) {
+        if !all_settings().any(|known| known == name) {
             bail!(
-                "{name} is not a server setting; the server reads {} and {}",
-                SERVER_SETTINGS.join(", "),
-                TELEMETRY_SETTINGS.join(", ")
+                "{name} is not a server setting; the server reads {}",
+                all_settings().collect::<Vec<_>>().join(", ")
             );
         }
         self.settings.push((name.to_owned(), value.to_owned()));
@@ -309,7 +314,7 @@ impl Launch {
         };
         command.arg(subcommand);
         if !self.inherit_shell {
-            for name in SERVER_SETTINGS.iter().chain(TELEMETRY_SETTINGS) {
+            for name in all_settings() {
                 command.env_remove(name);
             }
         }
@@ -424,6 +429,14 @@ impl Launch {
             )
         })
     }
+}
+
+fn all_settings() -> impl Iterator<Item = &'static str> {
+    SERVER_SETTINGS
+        .iter()
+        .chain(TELEMETRY_SETTINGS)
+        .chain(EVENT_SETTINGS)
+        .copied()
 }
 
 fn open_log(path: &Path) -> anyhow::Result<File> {
@@ -707,7 +720,7 @@ mod tests {
             .setting("DB_POOL_SIZE", "8")
             .unwrap();
         let env = environment(&launch.command("serve").unwrap());
-        for name in SERVER_SETTINGS {
+        for name in SERVER_SETTINGS.iter().chain(EVENT_SETTINGS) {
             assert!(env.contains_key(*name), "{name} is neither cleared nor set");
         }
         assert_eq!(env["CONCURRENCY_STRATEGY"].as_deref(), Some("batched"));

@@ -8,6 +8,12 @@
 //! terminal's process group, so the person's Ctrl-C reaches it directly,
 //! and it reads the shell's server settings (`CONCURRENCY_STRATEGY=batched
 //! cargo xtask run`); only its database, address and key are xtask's.
+//!
+//! `--broker` starts a RabbitMQ broker too, with its data in
+//! `.local/rabbitmq` (kept, like the cluster's), on 127.0.0.1:56720 (not
+//! RabbitMQ's 5672, which a system broker may hold), and gives the server
+//! its URL as `EVENTS_AMQP_URL`. It runs in a process group of its own and
+//! is stopped when the server has exited, before the cluster.
 
 use std::env;
 use std::fs;
@@ -20,6 +26,7 @@ use anyhow::{Context, bail};
 use recordshop_harness::postgres::{
     Account, Admin, Cluster, DatabaseName, DatabaseUrl, PgBin, Status, connect,
 };
+use recordshop_harness::rabbitmq::Broker;
 use recordshop_harness::server::{Launch, Program};
 use recordshop_harness::signing::SigningKey;
 use recordshop_harness::{blocking, interrupt, net, process, say, seed};
@@ -36,6 +43,12 @@ const READY_WITHIN: Duration = Duration::from_secs(60);
 const METRICS_PORT: u16 = 9464;
 /// The lifetime of the printed tokens: a working day.
 const TOKEN_TTL: Duration = Duration::from_secs(12 * 3600);
+/// Fixed, like the cluster's, and away from RabbitMQ's own 5672.
+const DEFAULT_BROKER_PORT: u16 = 56720;
+/// The local broker's folder, in `.local/`.
+const BROKER_DIR: &str = "rabbitmq";
+/// What the server's event relay reads.
+const EVENTS_AMQP_URL: &str = "EVENTS_AMQP_URL";
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -50,6 +63,13 @@ pub struct Args {
     /// idempotent). Needed to seed a database given by DATABASE_URL.
     #[arg(long)]
     seed: bool,
+    /// Start a local RabbitMQ broker too (data in .local/rabbitmq) and pass
+    /// its URL to the server as EVENTS_AMQP_URL.
+    #[arg(long)]
+    broker: bool,
+    /// Port of the local broker [default: 56720].
+    #[arg(long, value_name = "N", requires = "broker")]
+    broker_port: Option<u16>,
 }
 
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
@@ -86,14 +106,15 @@ fn external(
         bail!("--fresh and --port concern the local cluster; unset DATABASE_URL to use it");
     }
     say!("DATABASE_URL is set: using {url} (no local cluster)");
-    let launch = launch(root, url, key)?;
+    let broker = start_broker(args, root)?;
+    let launch = with_broker(launch(root, url, key)?, broker.as_ref())?;
     say!("building the server and applying migrations");
     launch.migrate()?;
     if args.seed {
         say!("loading {}", seed::file().display());
         blocking(seed::load(url))?;
     }
-    serve(&launch, false)
+    serve(&launch, false, broker.is_some())
 }
 
 fn local(args: &Args, root: &Path, key: SigningKey) -> anyhow::Result<ExitCode> {
@@ -145,9 +166,14 @@ fn local(args: &Args, root: &Path, key: SigningKey) -> anyhow::Result<ExitCode> 
         return Ok(ExitCode::from(130));
     }
 
+    // Declared after the cluster's guard, so it stops first.
+    let broker = start_broker(args, root)?;
+    if interrupt::interrupted() {
+        return Ok(ExitCode::from(130));
+    }
     let database = DatabaseName::parse(DATABASE)?;
     let url = blocking(ensure_database(&cluster, &database))?;
-    let launch = launch(root, &url, key)?;
+    let launch = with_broker(launch(root, &url, key)?, broker.as_ref())?;
     say!("building the server and applying migrations");
     launch.migrate()?;
     // The first run's database is empty: customers are never deleted and
@@ -158,7 +184,7 @@ fn local(args: &Args, root: &Path, key: SigningKey) -> anyhow::Result<ExitCode> 
         say!("loading {}", seed::file().display());
         blocking(seed::load(&url))?;
     }
-    serve(&launch, true)
+    serve(&launch, true, broker.is_some())
 }
 
 /// The server of this checkout, in the terminal's group, on HOST:PORT.
@@ -185,6 +211,42 @@ fn launch(root: &Path, url: &DatabaseUrl, key: SigningKey) -> anyhow::Result<Lau
         .setting("METRICS_ADDR", &metrics_address()?)
 }
 
+/// The local broker, when `--broker` asks for one (`--fresh` empties it
+/// first); stopped when the returned value drops.
+fn start_broker(args: &Args, root: &Path) -> anyhow::Result<Option<Broker>> {
+    if !args.broker {
+        return Ok(None);
+    }
+    let folder = local_dir(root)?.join(BROKER_DIR);
+    if args.fresh && folder.exists() {
+        say!(
+            "--fresh: deleting the local broker's data in {}",
+            folder.display()
+        );
+        remove(&folder)?;
+    }
+    let port = args.broker_port.unwrap_or(DEFAULT_BROKER_PORT);
+    if !net::port_is_free(port) {
+        bail!(
+            "port {port} on 127.0.0.1 is taken by another program; choose another with `cargo xtask run --broker --broker-port N`"
+        );
+    }
+    say!("starting RabbitMQ in {} on port {port}", folder.display());
+    let broker = Broker::start(&folder, port)?;
+    say!(
+        "broker at {} (the server gets it as {EVENTS_AMQP_URL})",
+        broker.amqp_url()
+    );
+    Ok(Some(broker))
+}
+
+fn with_broker(launch: Launch, broker: Option<&Broker>) -> anyhow::Result<Launch> {
+    match broker {
+        Some(broker) => launch.setting(EVENTS_AMQP_URL, &broker.amqp_url()),
+        None => Ok(launch),
+    }
+}
+
 /// Metrics are on for a person trying the service: on 9464, the port
 /// Prometheus exporters of OpenTelemetry use, or another free one when an
 /// earlier run holds it. The shell's `METRICS_ADDR` wins, and an empty one
@@ -201,7 +263,7 @@ fn metrics_address() -> anyhow::Result<String> {
     Ok(format!("127.0.0.1:{port}"))
 }
 
-fn serve(launch: &Launch, local_cluster: bool) -> anyhow::Result<ExitCode> {
+fn serve(launch: &Launch, local_cluster: bool, with_broker: bool) -> anyhow::Result<ExitCode> {
     let base = launch.base_url();
     say!("serving on {base} (database {})", launch.database());
     match launch.metrics_url() {
@@ -216,10 +278,11 @@ fn serve(launch: &Launch, local_cluster: bool) -> anyhow::Result<ExitCode> {
         }
         Err(_) => {}
     }
+    let and_broker = if with_broker { " and the broker" } else { "" };
     if local_cluster {
-        say!("Ctrl-C stops the server, then the local cluster");
+        say!("Ctrl-C stops the server{and_broker}, then the local cluster");
     } else {
-        say!("Ctrl-C stops the server");
+        say!("Ctrl-C stops the server{and_broker}");
     }
     let status = server.wait_for_exit()?;
     if !status.success() && !interrupt::interrupted() {

@@ -1,5 +1,13 @@
-//! `cargo xtask test`: the workspace's tests against a throwaway cluster;
-//! `cargo xtask rest-docs`: rest-docs/ regenerated against another.
+//! `cargo xtask test`: the workspace's tests against a throwaway cluster
+//! and a throwaway RabbitMQ broker; `cargo xtask rest-docs`: rest-docs/
+//! regenerated against another cluster.
+//!
+//! The tests find them through two variables: [`TEST_DATABASE_URL_VAR`]
+//! (the cluster's maintenance database; see the testdb crate) and
+//! [`TEST_AMQP_URL_VAR`] (the broker, for the event relay's tests in
+//! crates/events). Either one set in the shell is used as it is, and that
+//! server is not started. The relay's outage test starts a broker of its
+//! own through the harness, since it stops and restarts it.
 
 use std::env;
 use std::path::Path;
@@ -8,10 +16,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use recordshop_harness::postgres::{Durability, Scratch};
+use recordshop_harness::rabbitmq::Broker;
 use recordshop_harness::{interrupt, process, say};
 
 /// What the tests read; see the testdb crate.
 const TEST_DATABASE_URL_VAR: &str = "RECORDSHOP_TEST_DATABASE_URL";
+/// What the event relay's tests read: `amqp://guest:guest@127.0.0.1:N/%2f`.
+const TEST_AMQP_URL_VAR: &str = "RECORDSHOP_TEST_AMQP_URL";
 
 /// Speed over durability: the data dies with the run. Every test creates a
 /// database, and parallel test binaries hold many connections.
@@ -30,16 +41,47 @@ pub struct Args {
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let root = recordshop_harness::workspace_root();
     let cargo_args = cargo_test_args(&args.cargo_test_args);
-    if env::var(TEST_DATABASE_URL_VAR).is_ok_and(|url| !url.trim().is_empty()) {
+    // The broker boots (about 4 s) while the cluster is made; both are
+    // stopped when these values drop, whatever happens in between.
+    let broker = if is_set(TEST_AMQP_URL_VAR) {
+        say!("{TEST_AMQP_URL_VAR} is set: testing against that broker, none started");
+        None
+    } else {
+        Some(std::thread::spawn(Broker::scratch))
+    };
+    let scratch = if is_set(TEST_DATABASE_URL_VAR) {
         say!("{TEST_DATABASE_URL_VAR} is set: testing against that server, no cluster started");
-        return cargo_test(&root, &cargo_args, None);
+        None
+    } else {
+        Some(Scratch::start(Durability::Throwaway, TEST_SETTINGS))
+    };
+    let broker = match broker.map(std::thread::JoinHandle::join) {
+        None => None,
+        Some(Ok(started)) => Some(started?),
+        Some(Err(_)) => anyhow::bail!("starting the broker panicked"),
+    };
+    let scratch = scratch.transpose()?;
+    if let Some(broker) = &broker {
+        say!("started {} (removed afterwards)", broker.describe());
     }
-
-    let scratch = Scratch::start(Durability::Throwaway, TEST_SETTINGS)?;
-    let url = scratch.cluster().admin_url().to_url();
-    let code = cargo_test(&root, &cargo_args, Some(&url));
+    let mut env = Vec::new();
+    if let Some(scratch) = &scratch {
+        env.push((
+            TEST_DATABASE_URL_VAR,
+            scratch.cluster().admin_url().to_url(),
+        ));
+    }
+    if let Some(broker) = &broker {
+        env.push((TEST_AMQP_URL_VAR, broker.amqp_url()));
+    }
+    let code = cargo_test(&root, &cargo_args, &env);
     drop(scratch);
+    drop(broker);
     code
+}
+
+fn is_set(var: &str) -> bool {
+    env::var(var).is_ok_and(|value| !value.trim().is_empty())
 }
 
 /// `cargo xtask rest-docs`: records every documented request against a
@@ -71,18 +113,27 @@ pub fn rest_docs() -> anyhow::Result<ExitCode> {
     Ok(process::exit_code(status))
 }
 
-fn cargo_test(root: &Path, cargo_args: &[String], url: Option<&str>) -> anyhow::Result<ExitCode> {
+fn cargo_test(
+    root: &Path,
+    cargo_args: &[String],
+    env: &[(&str, String)],
+) -> anyhow::Result<ExitCode> {
     let mut command = Command::new(crate::cargo::cargo());
     command.current_dir(root).args(cargo_args);
-    match url {
-        Some(url) => {
-            command.env(TEST_DATABASE_URL_VAR, url);
-            say!(
-                "running `cargo {}` with {TEST_DATABASE_URL_VAR}={url}",
-                cargo_args.join(" ")
-            );
-        }
-        None => say!("running `cargo {}`", cargo_args.join(" ")),
+    // Only test servers' URLs, with their throwaway default credentials.
+    let shown: Vec<String> = env
+        .iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    command.envs(env.iter().map(|(name, value)| (name, value)));
+    if shown.is_empty() {
+        say!("running `cargo {}`", cargo_args.join(" "));
+    } else {
+        say!(
+            "running `cargo {}` with {}",
+            cargo_args.join(" "),
+            shown.join(" ")
+        );
     }
     let mut child = command.spawn().context("could not start cargo test")?;
     let status = process::wait(&mut child, INTERRUPT_GRACE)?;
