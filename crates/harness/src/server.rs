@@ -66,6 +66,7 @@ pub const SERVER_SETTINGS: &[&str] = &[
     "METRICS_ADDR",
     "READ_CACHE",
     "READ_CACHE_TTL_MS",
+    "EVENTS_AMQP_URL",
     "RUST_LOG",
 ];
 
@@ -86,12 +87,6 @@ pub const TELEMETRY_SETTINGS: &[&str] = &[
     "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
     "OTEL_SDK_DISABLED",
 ];
-
-/// The event relay's settings (crates/events): cleared like the others and
-/// set with [`Launch::setting`], but kept out of [`SERVER_SETTINGS`], which
-/// the server crate's tests hold to exactly what its command line reads,
-/// until the server reads them.
-pub const EVENT_SETTINGS: &[&str] = &["EVENTS_AMQP_URL"];
 
 /// How long `recordshop migrate` of a built binary may take.
 const MIGRATE_WITHIN: Duration = Duration::from_secs(60);
@@ -185,7 +180,7 @@ impl Launch {
     ///
     /// # Errors
     /// When `name` is not a setting the server reads ([`SERVER_SETTINGS`],
-    /// [`TELEMETRY_SETTINGS`], [`EVENT_SETTINGS`]).
+    /// [`TELEMETRY_SETTINGS`]).
     pub fn setting(mut self, name: &str, value: &str) -> anyhow::Result<Self> {
         if !all_settings().any(|known| known == name) {
             bail!(
@@ -432,11 +427,7 @@ impl Launch {
 }
 
 fn all_settings() -> impl Iterator<Item = &'static str> {
-    SERVER_SETTINGS
-        .iter()
-        .chain(TELEMETRY_SETTINGS)
-        .chain(EVENT_SETTINGS)
-        .copied()
+    SERVER_SETTINGS.iter().chain(TELEMETRY_SETTINGS).copied()
 }
 
 fn open_log(path: &Path) -> anyhow::Result<File> {
@@ -720,7 +711,7 @@ mod tests {
             .setting("DB_POOL_SIZE", "8")
             .unwrap();
         let env = environment(&launch.command("serve").unwrap());
-        for name in SERVER_SETTINGS.iter().chain(EVENT_SETTINGS) {
+        for name in SERVER_SETTINGS {
             assert!(env.contains_key(*name), "{name} is neither cleared nor set");
         }
         assert_eq!(env["CONCURRENCY_STRATEGY"].as_deref(), Some("batched"));

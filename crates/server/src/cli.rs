@@ -190,6 +190,17 @@ pub struct Settings {
     /// How long a cached catalog read is served: the bound on its staleness.
     #[arg(long, env = "READ_CACHE_TTL_MS", value_name = "READ_CACHE_TTL_MS", default_value = "1000", value_parser = clap::value_parser!(u64).range(1..=60_000), global = true)]
     pub(crate) read_cache_ttl_ms: u64,
+    /// amqp://user:password@host:port/vhost of the RabbitMQ the order
+    /// events are published to (exchange `orders`); unset or empty: they
+    /// stay in the outbox table.
+    #[arg(
+        long,
+        env = "EVENTS_AMQP_URL",
+        value_name = "EVENTS_AMQP_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub(crate) events_amqp_url: Option<SecretString>,
     /// The token signing key, or its absence.
     #[command(flatten)]
     pub signing: SigningSettings,

@@ -14,11 +14,13 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use recordshop_cache::ReadCache;
 use recordshop_domain::RetryPolicy;
+use recordshop_events::BrokerUrl;
 use recordshop_http::Authenticator;
 use recordshop_http::admission::AdmissionSettings;
 use recordshop_postgres::{
     BatchSettings, ConcurrencyStrategy, DatabaseTimeouts, IdempotencySettings, PoolSettings,
 };
+use secrecy::ExposeSecret;
 
 use crate::cli::{Cli, Command, Settings};
 use crate::database::{self, DatabaseSummary};
@@ -62,6 +64,9 @@ pub struct Config {
     pub admission: AdmissionSettings,
     /// Where catalog reads are cached, and for how long.
     pub read_cache: ReadCacheSettings,
+    /// The broker the order events are relayed to; `None`: they stay in
+    /// the outbox.
+    pub events_broker: Option<BrokerUrl>,
     /// How callers are authenticated: tokens under the configured secret,
     /// or (`AUTH_DISABLED=true`) not at all.
     pub auth: Authenticator,
@@ -110,6 +115,7 @@ impl Config {
         };
         let strategy = strategy(settings.concurrency_strategy, settings.use_optimistic_cc)?;
         let database = database::from_settings(&settings)?;
+        let events_broker = events_broker(&settings)?;
         tracing_subscriber::EnvFilter::try_new(&settings.rust_log).with_context(|| {
             format!(
                 "RUST_LOG {:?} is not a log filter (e.g. info, or recordshop_http=debug,info)",
@@ -162,9 +168,27 @@ impl Config {
                 kind: settings.read_cache,
                 ttl: Duration::from_millis(settings.read_cache_ttl_ms),
             },
+            events_broker,
             auth,
         })
     }
+}
+
+/// `EVENTS_AMQP_URL`, when set and not empty (as for `DATABASE_URL`).
+///
+/// # Errors
+/// When it is not an AMQP URL; the message never shows the password.
+fn events_broker(settings: &Settings) -> anyhow::Result<Option<BrokerUrl>> {
+    let url = settings
+        .events_amqp_url
+        .as_ref()
+        .map(ExposeSecret::expose_secret)
+        .map(str::trim)
+        .filter(|url| !url.is_empty());
+    url.map(|url| {
+        BrokerUrl::parse(url).map_err(|error| anyhow::anyhow!("EVENTS_AMQP_URL: {error}"))
+    })
+    .transpose()
 }
 
 /// Purchases in flight at once by default. One at a time on a row lock,

@@ -12,6 +12,7 @@ use recordshop_cache::{CachedDiscs, CatalogCache, Memory, ReadCache};
 use recordshop_domain::customer::CustomerService;
 use recordshop_domain::disc::{DiscRepository, DiscService};
 use recordshop_domain::order::PurchaseOrderService;
+use recordshop_events::{Relay, RelaySettings, RunningRelay};
 use recordshop_http::admission::Admission;
 use recordshop_http::{AppState, Drain, ServeOptions, Serving};
 use recordshop_postgres::{
@@ -37,6 +38,8 @@ pub struct Application {
     stop: Arc<Notify>,
     /// `GET /metrics` on `METRICS_ADDR`, with the port it bound.
     metrics: Option<(u16, Server)>,
+    /// The outbox relay to `EVENTS_AMQP_URL`, when set.
+    relay: Option<RunningRelay>,
 }
 
 impl Application {
@@ -57,6 +60,12 @@ impl Application {
         )
         .context("building the connection pool")?;
         actix_web::rt::spawn(purge_idempotency_keys(pool.clone(), config.idempotency.ttl));
+        // Every instance runs one; the one holding the relay's advisory lock
+        // publishes (see crates/events).
+        let relay = config.events_broker.clone().map(|broker| {
+            tracing::info!(%broker, "relaying order events");
+            Relay::new(pool.clone(), broker, RelaySettings::default()).spawn()
+        });
         let admission = Admission::new(config.admission);
         let metrics = match config.metrics_addr {
             Some(address) => {
@@ -102,6 +111,7 @@ impl Application {
             drain,
             stop: Arc::new(Notify::new()),
             metrics,
+            relay,
         })
     }
 
@@ -155,6 +165,7 @@ impl Application {
             drain,
             stop,
             metrics,
+            relay,
             ..
         } = self;
         // Metrics are served as long as the API is, and stop with it.
@@ -166,6 +177,10 @@ impl Application {
         let result = Self::serve_until_stopped(server, drain, stop).await;
         if let Some(metrics) = metrics {
             metrics.stop(false).await;
+        }
+        // After the last request: what they committed may still be sent.
+        if let Some(relay) = relay {
+            relay.stop().await;
         }
         result
     }
