@@ -43,6 +43,7 @@ pub mod postgres;
 pub mod process;
 pub mod rabbitmq;
 pub mod scrape;
+mod scratch;
 pub mod seed;
 pub mod server;
 pub mod signing;

@@ -22,11 +22,12 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use nix::sys::signal::Signal;
 
+use crate::scratch::ScratchFolders;
 use crate::{net, packages, process, say};
 
 /// Where Debian's package puts the start script (the one in /usr/sbin
@@ -39,7 +40,9 @@ const READY_WITHIN: Duration = Duration::from_secs(60);
 /// Measured: a SIGTERM stops it in 1–3 s.
 const STOP_GRACE: Duration = Duration::from_secs(20);
 /// Scratch brokers are named `<prefix><owner pid>-<nonce>`.
-const SCRATCH_PREFIX: &str = "recordshop-broker-";
+const FOLDERS: ScratchFolders = ScratchFolders {
+    prefix: "recordshop-broker-",
+};
 /// The epmd's pid, for sweeping up after a killed run.
 const EPMD_PID_FILE: &str = "epmd.pid";
 /// The AMQP 0-9-1 protocol header a client opens with.
@@ -88,7 +91,7 @@ impl Broker {
     pub fn scratch() -> anyhow::Result<Self> {
         let root = std::env::temp_dir();
         remove_leftovers(&root);
-        let folder = scratch_dir(&root)?;
+        let folder = FOLDERS.create(&root)?;
         let started = Self::start_in(folder.clone(), net::free_port()?, true);
         if started.is_err() {
             let _ = fs::remove_dir_all(&folder);
@@ -455,40 +458,17 @@ fn epmd_program() -> PathBuf {
     in_path.unwrap_or_else(|| PathBuf::from("/usr/lib/erlang/bin/epmd"))
 }
 
-fn scratch_dir(root: &Path) -> anyhow::Result<PathBuf> {
-    let nonce = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| elapsed.subsec_nanos())
-        .unwrap_or_default();
-    let dir = root.join(format!(
-        "{SCRATCH_PREFIX}{}-{nonce:08x}",
-        std::process::id()
-    ));
-    fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    Ok(dir)
-}
-
 /// Scratch brokers of runs that were killed before they could clean up:
 /// their VM halted with its stdin, so only the epmd (when its pid file
 /// still names an epmd) and the folder are left.
 fn remove_leftovers(root: &Path) {
-    let Ok(entries) = fs::read_dir(root) else {
-        return;
-    };
-    for entry in entries.filter_map(Result::ok) {
-        let name = entry.file_name();
-        let Some(owner) = name.to_str().and_then(owner_pid) else {
-            continue;
-        };
-        if process::is_alive(owner) {
-            continue;
-        }
+    for folder in FOLDERS.left_by_killed_runs(root) {
         say!(
             "removing a scratch broker left by a killed run: {}",
-            entry.path().display()
+            folder.display()
         );
-        kill_stale_epmd(&entry.path());
-        let _ = fs::remove_dir_all(entry.path());
+        kill_stale_epmd(&folder);
+        let _ = fs::remove_dir_all(&folder);
     }
 }
 
@@ -519,26 +499,9 @@ fn is_epmd(pid: u32) -> bool {
     })
 }
 
-/// The owner's pid in a scratch folder's name.
-fn owner_pid(name: &str) -> Option<u32> {
-    let rest = name.strip_prefix(SCRATCH_PREFIX)?;
-    let (pid, nonce) = rest.split_once('-')?;
-    if nonce.is_empty() || !nonce.chars().all(|c| c.is_ascii_hexdigit()) {
-        return None;
-    }
-    pid.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_the_owner_from_scratch_names() {
-        assert_eq!(owner_pid("recordshop-broker-4242-1a2b3c4d"), Some(4242));
-        assert_eq!(owner_pid("recordshop-broker-4242-"), None);
-        assert_eq!(owner_pid("recordshop-test-4242-1a2b3c4d"), None);
-    }
 
     #[test]
     fn listens_on_loopback_only() {

@@ -6,15 +6,15 @@
 use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use anyhow::Context;
 
 use super::{Account, Cluster, Durability, PgBin, Status};
-use crate::{net, process, say};
+use crate::scratch::ScratchFolders;
+use crate::{net, say};
 
-/// Throwaway clusters are named `<prefix><owner pid>-<nonce>`.
-const SCRATCH_PREFIX: &str = "recordshop-test-";
+/// Where throwaway clusters live, and how they are named.
+const FOLDERS: ScratchFolders = ScratchFolders {
+    prefix: "recordshop-test-",
+};
 /// Another program may take the free port before the server binds it.
 const START_ATTEMPTS: usize = 3;
 
@@ -33,7 +33,7 @@ impl Scratch {
         let account = Account::detect()?;
         let scratch_root = scratch_root();
         remove_leftovers(&scratch_root);
-        let dir = scratch_dir(&scratch_root)?;
+        let dir = FOLDERS.create(&scratch_root)?;
         let cluster = Cluster::new(bin, account, dir, 0).with_settings(durability, settings);
         let mut scratch = Self(cluster);
         let cluster = &mut scratch.0;
@@ -89,52 +89,19 @@ fn scratch_root() -> PathBuf {
     }
 }
 
-fn scratch_dir(scratch_root: &Path) -> anyhow::Result<PathBuf> {
-    let nonce = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| elapsed.subsec_nanos())
-        .unwrap_or_default();
-    let dir = scratch_root.join(format!(
-        "{SCRATCH_PREFIX}{}-{nonce:08x}",
-        std::process::id()
-    ));
-    fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    Ok(dir)
-}
-
 /// Clusters of runs that were killed (SIGKILL, power loss) before they
 /// could clean up: their owner is gone, so they are stopped and removed.
 fn remove_leftovers(scratch_root: &Path) {
-    let Ok(entries) = fs::read_dir(scratch_root) else {
-        return;
-    };
-    for entry in entries.filter_map(Result::ok) {
-        let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(owner_pid) else {
-            continue;
-        };
-        if process::is_alive(pid) {
-            continue;
-        }
+    for folder in FOLDERS.left_by_killed_runs(scratch_root) {
         let (Some(bin), Ok(account)) = (PgBin::find(), Account::detect()) else {
             return;
         };
         say!(
             "removing a scratch cluster left by a killed run: {}",
-            entry.path().display()
+            folder.display()
         );
-        drop(Scratch(Cluster::new(bin, account, entry.path(), 0)));
+        drop(Scratch(Cluster::new(bin, account, folder, 0)));
     }
-}
-
-/// The owner's pid in a scratch directory's name.
-fn owner_pid(name: &str) -> Option<u32> {
-    let rest = name.strip_prefix(SCRATCH_PREFIX)?;
-    let (pid, nonce) = rest.split_once('-')?;
-    if nonce.is_empty() || !nonce.chars().all(|c| c.is_ascii_hexdigit()) {
-        return None;
-    }
-    pid.parse().ok()
 }
 
 impl Drop for Scratch {
@@ -154,19 +121,5 @@ impl Drop for Scratch {
                 cluster.base().display()
             ),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_the_owner_from_scratch_names() {
-        assert_eq!(owner_pid("recordshop-test-4242-1a2b3c4d"), Some(4242));
-        assert_eq!(owner_pid("recordshop-test-4242-"), None);
-        assert_eq!(owner_pid("recordshop-test-x-1a"), None);
-        assert_eq!(owner_pid("recordshop-1a2b3c4d"), None);
-        assert_eq!(owner_pid("recordshop-test-4242-zz"), None);
     }
 }
