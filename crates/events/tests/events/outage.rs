@@ -4,13 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use recordshop_events::Relay;
 use recordshop_harness::rabbitmq::Broker;
-use recordshop_testdb::TestDatabase;
 
 use crate::support::{
-    Consumer, QueueKind, assert_delivered_in_order, blocking, broker_url, cancel, catalog, confirm,
-    drain, is_alive, place, pool, settings, stored_events, wait_for_all,
+    Bench, Consumer, QueueKind, assert_delivered_in_order, blocking, cancel, confirm, drain,
+    is_alive, place, stored_events, wait_for_all,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -18,16 +16,23 @@ async fn events_made_while_the_broker_is_down_are_delivered_once_it_is_back() {
     crate::support::log();
     // A broker of this test's own: it is stopped and started again.
     let mut broker = blocking(Broker::scratch).await.unwrap();
-    let url = broker.amqp_url();
-    let database = TestDatabase::create().await.unwrap();
-    let client = database.client().await.unwrap();
-    let settings = settings(&database);
     // Durable and declared before the outage, so what the relay published
     // before it, and what the consumer had not taken yet, survive it.
-    let queue = QueueKind::Durable(format!("outage.{}", database.name()));
-    let mut consumer = Consumer::start(&url, &settings.exchange, &queue).await;
-    let catalog = catalog(&client).await;
-    let relay = Relay::new(pool(&database), broker_url(&url), settings.clone()).spawn();
+    let bench = Bench::start(broker.amqp_url(), |database| {
+        QueueKind::Durable(format!("outage.{database}"))
+    })
+    .await;
+    let relay = bench.relay().spawn();
+    // The database lives as long as `bench` does; the rest is the test's.
+    let Bench {
+        url,
+        client,
+        settings,
+        queue,
+        mut consumer,
+        catalog,
+        ..
+    } = bench;
 
     let mut orders = Vec::new();
     for _ in 0..20 {

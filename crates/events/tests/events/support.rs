@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::Pool;
 use futures_util::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, ExchangeDeclareOptions, QueueBindOptions,
@@ -12,11 +12,12 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties, ExchangeKind};
-use recordshop_events::{BrokerUrl, RelaySettings};
+use recordshop_events::{BrokerUrl, Relay, RelaySettings};
 use recordshop_harness::process;
+use recordshop_postgres::{PoolSettings, create_pool};
 use recordshop_testdb::TestDatabase;
 use tokio::sync::mpsc;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 /// What `cargo xtask test` points the tests at: its scratch broker.
 pub const AMQP_URL_VAR: &str = "RECORDSHOP_TEST_AMQP_URL";
@@ -47,16 +48,13 @@ pub fn test_broker_url() -> String {
     })
 }
 
-/// A pool on the test's database, as the server would give the relay.
+/// The relay's pool, as the server makes one.
 pub fn pool(database: &TestDatabase) -> Pool {
-    let manager = Manager::from_config(
-        database.config().clone(),
-        NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
-    Pool::builder(manager).max_size(4).build().unwrap()
+    let settings = PoolSettings {
+        max_size: 4,
+        wait_timeout: Duration::from_secs(10),
+    };
+    create_pool(database.config().clone(), settings).unwrap()
 }
 
 /// Settings with an exchange of this test's own (tests share a broker) and
@@ -194,7 +192,52 @@ pub struct Consumer {
     pub deliveries: mpsc::UnboundedReceiver<Received>,
 }
 
+/// What every delivery test starts from: a database of its own with a disc
+/// and a customer to order, relay settings of its own (its own exchange),
+/// and a consumer listening before anything is published.
+pub struct Bench {
+    pub url: String,
+    pub database: TestDatabase,
+    pub client: Client,
+    pub settings: RelaySettings,
+    pub queue: QueueKind,
+    pub consumer: Consumer,
+    pub catalog: (String, String),
+}
+
+impl Bench {
+    /// Set up against the broker at `url`, the consumer reading the queue
+    /// `queue` names for the test database's name.
+    pub async fn start(url: String, queue: impl FnOnce(&str) -> QueueKind) -> Self {
+        let database = TestDatabase::create().await.unwrap();
+        let client = database.client().await.unwrap();
+        let settings = settings(&database);
+        let queue = queue(database.name());
+        let consumer = Consumer::start(&url, &settings.exchange, &queue).await;
+        let catalog = catalog(&client).await;
+        Self {
+            url,
+            database,
+            client,
+            settings,
+            queue,
+            consumer,
+            catalog,
+        }
+    }
+
+    /// A relay over a pool of its own, as each server instance runs one.
+    pub fn relay(&self) -> Relay {
+        Relay::new(
+            pool(&self.database),
+            broker_url(&self.url),
+            self.settings.clone(),
+        )
+    }
+}
+
 /// Which queue a [`Consumer`] reads.
+#[derive(Clone)]
 pub enum QueueKind {
     /// Server-named, gone with the connection.
     Exclusive,
