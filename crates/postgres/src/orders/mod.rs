@@ -38,7 +38,7 @@ pub(crate) fn hot_statements() -> impl Iterator<Item = &'static Statement> {
         .iter()
         .chain(atomic::HOT)
         .chain(batched::HOT)
-        .chain([&queued::INTAKE, &SELECT_ORDER, &SELECT_EVENTS])
+        .chain([&queued::INTAKE, &SELECT_ORDER])
 }
 
 /// [`PurchaseOrderRepository`] on PostgreSQL. Placing and cancelling follow
@@ -174,11 +174,8 @@ impl PgPurchaseOrderRepository {
     }
 
     /// Wakes a worker when `placed` is a pending order just taken in.
-    fn wake_for<E>(&self, placed: &Result<PurchaseOrder, E>) {
-        let pending = placed
-            .as_ref()
-            .is_ok_and(|order| order.status == OrderStatus::Pending);
-        if let (true, Some(workers)) = (pending, &self.workers) {
+    fn wake_if_pending(&self, placed: &PurchaseOrder) {
+        if let (OrderStatus::Pending, Some(workers)) = (placed.status, &self.workers) {
             workers.wake();
         }
     }
@@ -246,7 +243,9 @@ impl PurchaseOrderRepository for PgPurchaseOrderRepository {
             Placing::Statement(statement) => {
                 let client = connection(&self.pool).await?;
                 let placed = atomic::place(&client, statement, order).await;
-                self.wake_for(&placed);
+                if let Ok(order) = &placed {
+                    self.wake_if_pending(order);
+                }
                 placed
             }
             Placing::Batched(batcher) => batcher.place(order).await,
@@ -281,7 +280,7 @@ impl PurchaseOrderRepository for PgPurchaseOrderRepository {
                 let placed =
                     atomic::place_once(&mut client, statement, order, once, self.idempotency).await;
                 if let Ok(Created::New(order)) = &placed {
-                    self.wake_for::<()>(&Ok(order.clone()));
+                    self.wake_if_pending(order);
                 }
                 placed
             }

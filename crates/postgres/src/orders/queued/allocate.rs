@@ -213,12 +213,16 @@ impl AllocationWorkers {
                     continue;
                 }
                 Ok(None) => {}
-                Err((disc, BatchFailure::Unexpected(error))) => {
+                Err((Some(disc), BatchFailure::Unexpected(error))) => {
                     tracing::warn!(%disc, error = format!("{error:#}"), "an allocation batch failed; deciding its orders one by one");
                     self.isolate_failure(disc).await;
                     continue;
                 }
-                Err((_, BatchFailure::Transient(error))) => {
+                // Before any disc was taken, nothing is suspect: wait as for
+                // an outage rather than retry at once.
+                Err(
+                    (None, BatchFailure::Unexpected(error)) | (_, BatchFailure::Transient(error)),
+                ) => {
                     if !failing {
                         tracing::warn!(
                             error = format!("{error:#}"),
@@ -277,26 +281,21 @@ impl AllocationWorkers {
 
     /// One batch: the next disc (or `disc`), up to `limit` of its pending
     /// orders decided in one transaction. `Ok(None)` when there was nothing
-    /// to decide.
+    /// to decide; a failure names the disc when one was taken.
     async fn allocate(
         &self,
         disc: Option<DiscId>,
         limit: usize,
-    ) -> Result<Option<usize>, (DiscId, BatchFailure)> {
-        let unknown = disc.unwrap_or_else(|| DiscId::from_uuid(Uuid::nil()));
-        let mut client = connection(&self.pool)
-            .await
-            .map_err(|error| (unknown, error.into()))?;
+    ) -> Result<Option<usize>, (Option<DiscId>, BatchFailure)> {
+        let before_a_disc = |error: StoreError| (disc, BatchFailure::from(error));
+        let mut client = connection(&self.pool).await.map_err(before_a_disc)?;
         let tx = begin(&mut client, IsolationLevel::ReadCommitted)
             .await
-            .map_err(|error| (unknown, error.into()))?;
-        let Some((shelf, decided_at)) = next_disc(&tx, disc)
-            .await
-            .map_err(|error| (unknown, error.into()))?
-        else {
+            .map_err(before_a_disc)?;
+        let Some((shelf, decided_at)) = next_disc(&tx, disc).await.map_err(before_a_disc)? else {
             return Ok(None);
         };
-        let id = shelf.disc.id;
+        let id = Some(shelf.disc.id);
         let decided = decide_batch(&tx, shelf, decided_at, limit)
             .await
             .map_err(|error| (id, error))?;
