@@ -89,7 +89,13 @@ where
         match &result {
             Err(error) if error.is_conflict() && attempts < policy.max_attempts => {
                 let ceiling = policy.delay_ceiling(attempts);
-                let delay = ceiling.mul_f64(fastrand::f64());
+                // Whole milliseconds: what tokio's timer sleeps (it rounds a
+                // deadline up to its next millisecond), so the budget check
+                // below counts the wait that will really happen.
+                let jittered = ceiling.mul_f64(fastrand::f64());
+                let delay = Duration::from_millis(
+                    u64::try_from(jittered.as_micros().div_ceil(1000)).unwrap_or(u64::MAX),
+                );
                 if started.elapsed() + delay >= policy.budget {
                     tracing::debug!(attempts, "conflict retry budget spent");
                     return result;
