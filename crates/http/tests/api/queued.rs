@@ -30,6 +30,21 @@ async fn buy(app: &TestApp, customer: &Value, disc: &Value, prefer: Option<&str>
     app.send(request).await
 }
 
+/// The disc's row held as an allocation holds it, until the returned
+/// client's `ROLLBACK`: intake goes on, the workers skip the disc.
+async fn hold(app: &TestApp, disc: &Value) -> tokio_postgres::Client {
+    let holder = app.database_client().await;
+    holder.batch_execute("BEGIN").await.unwrap();
+    holder
+        .execute(
+            "SELECT 1 FROM discs WHERE id = $1::text::uuid FOR NO KEY UPDATE",
+            &[&disc["id"].as_str().unwrap()],
+        )
+        .await
+        .unwrap();
+    holder
+}
+
 async fn get_waiting(app: &TestApp, location: &str, seconds: u64) -> Reply {
     app.send(
         TestRequest::get()
@@ -42,6 +57,9 @@ async fn get_waiting(app: &TestApp, location: &str, seconds: u64) -> Reply {
 #[actix_web::test]
 async fn a_purchase_is_accepted_pending_and_then_confirmed() {
     let (app, customer, disc) = shop(1).await;
+    // Held so that the order is still pending when the GET below starts
+    // waiting (the workers skip a held disc).
+    let holder = hold(&app, &disc).await;
     let accepted = buy(&app, &customer, &disc, None).await;
     assert_eq!(accepted.status, StatusCode::ACCEPTED, "{}", accepted.body);
     assert_eq!(accepted.body["status"], "pending");
@@ -53,7 +71,10 @@ async fn a_purchase_is_accepted_pending_and_then_confirmed() {
         format!("/purchase-orders/{}", accepted.body["id"].as_str().unwrap())
     );
 
-    let decided = get_waiting(&app, &location, 10).await;
+    let (decided, ()) = tokio::join!(get_waiting(&app, &location, 10), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        holder.batch_execute("ROLLBACK").await.unwrap();
+    });
     assert_eq!(decided.status, StatusCode::OK);
     assert_eq!(decided.body["status"], "confirmed", "{}", decided.body);
     assert_eq!(decided.header("preference-applied"), Some("wait=10"));
@@ -114,17 +135,8 @@ async fn intake_refuses_at_once_what_it_can_check() {
 #[actix_web::test]
 async fn a_rejected_order_cannot_be_canceled_and_its_events_follow_the_order_rules() {
     let (app, customer, disc) = shop(1).await;
-    // The disc held as an allocation holds it: intake goes on, the workers
-    // skip the disc, so both orders are pending before either is decided.
-    let holder = app.database_client().await;
-    holder.batch_execute("BEGIN").await.unwrap();
-    holder
-        .execute(
-            "SELECT 1 FROM discs WHERE id = $1::text::uuid FOR NO KEY UPDATE",
-            &[&disc["id"].as_str().unwrap()],
-        )
-        .await
-        .unwrap();
+    // Both orders are pending before either is decided.
+    let holder = hold(&app, &disc).await;
     let first = buy(&app, &customer, &disc, None).await;
     let second = buy(&app, &customer, &disc, None).await;
     assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.body);
