@@ -73,6 +73,15 @@ pub fn draw_all(dir: &Path, experiment: &Experiment) -> anyhow::Result<Vec<PathB
             written.push(path);
         }
     }
+    for report in experiment
+        .overloads
+        .iter()
+        .filter(|report| !report.breaker.is_empty())
+    {
+        let path = dir.join(format!("timeline-overload-{}.svg", report.strategy));
+        draw_panels(&path, &breaker_panels(report))?;
+        written.push(path);
+    }
     if experiment.floods.iter().any(|f| f.outcome.is_some()) {
         let path = dir.join("timeline-flood.svg");
         draw_panels(
@@ -517,6 +526,69 @@ fn curve_panels(
     }
 }
 
+/// The hybrid under overload: answers per 100 ms by kind (201 decided at
+/// once, 202 taken in pending, 503 shed) above, the breaker's state below.
+fn breaker_panels(report: &crate::overload::OverloadReport) -> Panels {
+    let at = |ms: u64| ms as f64 / 1e3;
+    let answers =
+        |name: &str, index: usize, pick: fn(&crate::overload::AnswerBucket) -> u64| Line {
+            name: name.to_owned(),
+            color: color(index),
+            upper: report
+                .timeline
+                .iter()
+                .map(|b| (at(b.start_ms), pick(b) as f64))
+                .collect(),
+            lower: Vec::new(),
+        };
+    let lines = vec![
+        answers("201 decided at once", 0, |b| b.created),
+        answers("202 taken in pending", 1, |b| b.accepted),
+        answers("503 shed", 2, |b| b.shed),
+        Line {
+            name: "breaker".to_owned(),
+            color: color(3),
+            upper: Vec::new(),
+            lower: report
+                .breaker
+                .iter()
+                .map(|sample| (at(sample.at_ms), f64::from(sample.state)))
+                .collect(),
+        },
+    ];
+    let end = report
+        .timeline
+        .last()
+        .map(|b| at(b.start_ms))
+        .into_iter()
+        .chain(report.breaker.last().map(|s| at(s.at_ms)))
+        .fold(1.0_f64, f64::max);
+    Panels {
+        x_desc: "seconds from the first overload level".to_owned(),
+        x_range: 0.0..end + 0.1,
+        x_label: |x| format!("{x:.0}"),
+        upper: (
+            format!(
+                "overload, {}: answers per 100 ms (levels {})",
+                report.strategy,
+                report
+                    .levels
+                    .iter()
+                    .map(|l| format!("{}×", l.multiple))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            "answers".to_owned(),
+        ),
+        lower: (
+            "breaker: 0 closed, 1 half-open, 2 open (polled every 100 ms)".to_owned(),
+            "state".to_owned(),
+        ),
+        lines,
+        markers: false,
+    }
+}
+
 /// Units sold and refusals per 50 ms of the flood, one line per strategy.
 fn flood_panels(
     reports: &[crate::flood::FloodReport],
@@ -638,6 +710,8 @@ mod tests {
                 requests_per_s: rate,
                 orders: 100,
                 orders_per_s: rate,
+                accepted: 0,
+                accepted_per_s: 0.0,
                 concurrency: 1.0,
                 latency: Some(Latency {
                     count: 100,

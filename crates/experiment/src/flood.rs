@@ -70,7 +70,12 @@ pub const FAIRNESS_SLACK: Duration = Duration::from_millis(2);
 /// What one flood showed.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct FloodOutcome {
+    /// Units sold within their request (201).
     pub sold: u64,
+    /// Purchases taken in pending (202, `queued` and `hybrid`): decided by
+    /// the workers after the flood; the units they got are the check's
+    /// `units_sold` minus `sold`.
+    pub accepted: u64,
     /// When the last unit's answer arrived, from the first buyer's arrival.
     pub sell_out_ms: Option<f64>,
     /// Every answer, waited from when its buyer arrived.
@@ -110,6 +115,7 @@ pub fn analyse(sent: &[Sent]) -> FloodOutcome {
         *outcome.statuses.entry(request.reply.label()).or_default() += 1;
         match &request.reply {
             Reply::Answer(answer) if answer.status == 201 => outcome.sold += 1,
+            Reply::Answer(answer) if answer.status == 202 => outcome.accepted += 1,
             Reply::Answer(answer) if answer.status >= 500 && !request.reply.is_overloaded() => {
                 outcome.server_errors += 1;
             }
@@ -235,6 +241,7 @@ pub(crate) async fn run(lab: &Lab, plan: &FloodPlan, strategy: ConcurrencyStrate
         let outcome = analyse(&sent);
         let tally = Tally {
             created: outcome.sold,
+            accepted: outcome.accepted,
             unknown: outcome.unanswered,
         };
         report.outcome = Some(outcome);
@@ -294,6 +301,13 @@ pub fn text(reports: &[FloodReport]) -> String {
                 .collect::<Vec<_>>()
                 .join(", "),
         ));
+        if let Some(queue) = report
+            .check
+            .as_ref()
+            .and_then(crate::check::Check::queue_text)
+        {
+            out.push_str(&format!("{:<12} {queue}\n", ""));
+        }
     }
     out
 }

@@ -49,6 +49,12 @@ impl Sample {
         self.op == Op::Purchase && self.status == 201
     }
 
+    /// A purchase taken in pending (202): `queued`, or `hybrid` with its
+    /// breaker open.
+    pub fn is_accepted(&self) -> bool {
+        self.op == Op::Purchase && self.status == 202
+    }
+
     /// A server error or no answer at all: what siege calls a failed
     /// transaction. 4xx answers (a 409 when sold out) are correct answers.
     pub fn is_failure(&self) -> bool {

@@ -4,6 +4,12 @@
 //! server that copes keeps selling at capacity and tells the excess at once
 //! that it is overloaded; one that does not lets every queue grow until
 //! its buyers time out.
+//!
+//! `queued` and `hybrid` answer 202 for what they take in pending: their
+//! capacity and goodput count 201 and 202 answers alike (each a purchase
+//! the shop has committed to deciding), with 202/s shown apart, and under
+//! `hybrid` the breaker's state is polled from `/health` every 100 ms for
+//! the timeline chart (`timeline-overload-hybrid.svg`).
 
 use std::time::Duration;
 
@@ -21,7 +27,7 @@ use crate::prep::{self, Prepared};
 use crate::progress::RunProgress;
 use crate::scenario::{Plan, Scenario, UNLIMITED_STOCK};
 use crate::session::{self, Lab, Setup, Tally};
-use crate::stats::{self, Latency, latency_of_micros};
+use crate::stats::{Latency, latency_of_micros};
 
 /// How an overload run is shaped.
 #[derive(Clone, Debug, Serialize)]
@@ -41,11 +47,17 @@ pub struct OverloadPlan {
 }
 
 impl OverloadPlan {
-    /// 1×, 2× and 4× for 30 s each; `batched` stops at 2×, whose 4× the
-    /// load generator cannot produce on two cores beside the server.
+    /// 1×, 2× and 4× for 30 s each; `batched` (and `hybrid`, whose
+    /// capacity is `batched`'s, and `queued`) stop at 2×: 4× of `batched`
+    /// the load generator cannot produce on two cores beside the server.
     #[must_use]
     pub fn new(strategy: ConcurrencyStrategy, quick: bool) -> Self {
-        let multiples = if strategy == ConcurrencyStrategy::Batched {
+        let multiples = if matches!(
+            strategy,
+            ConcurrencyStrategy::Batched
+                | ConcurrencyStrategy::Hybrid
+                | ConcurrencyStrategy::Queued
+        ) {
             vec![1.0, 2.0]
         } else {
             vec![1.0, 2.0, 4.0]
@@ -83,9 +95,11 @@ impl OverloadPlan {
 pub struct Level {
     pub multiple: f64,
     pub offered_per_s: f64,
-    /// Orders answered 201 per second of the level.
+    /// Purchases answered 201 or 202 per second of the level.
     pub goodput_per_s: f64,
-    /// Purchases answered 201, waited from when they were due.
+    /// Of which answered 202 (taken in pending).
+    pub accepted_per_s: f64,
+    /// Purchases answered 201 or 202, waited from when they were due.
     pub successes: Option<Latency>,
     /// Purchases answered 503 `overloaded`, and how fast.
     pub shed: u64,
@@ -99,7 +113,11 @@ pub struct Level {
 /// What one level's outcomes show.
 #[must_use]
 pub fn analyse(multiple: f64, offered_per_s: f64, level: Duration, sent: &[Sent]) -> Level {
-    let created: Vec<&Sent> = sent.iter().filter(|s| s.reply.is_created()).collect();
+    let created: Vec<&Sent> = sent
+        .iter()
+        .filter(|s| s.reply.is_created() || s.reply.is_accepted())
+        .collect();
+    let accepted = sent.iter().filter(|s| s.reply.is_accepted()).count();
     let shed: Vec<&Sent> = sent.iter().filter(|s| s.reply.is_overloaded()).collect();
     let unanswered = sent
         .iter()
@@ -109,6 +127,7 @@ pub fn analyse(multiple: f64, offered_per_s: f64, level: Duration, sent: &[Sent]
         multiple,
         offered_per_s,
         goodput_per_s: created.len() as f64 / level.as_secs_f64().max(f64::EPSILON),
+        accepted_per_s: accepted as f64 / level.as_secs_f64().max(f64::EPSILON),
         successes: latency_of_micros(created.iter().map(|s| s.latency_us())),
         shed: shed.len() as u64,
         shed_latency: latency_of_micros(shed.iter().map(|s| s.latency_us())),
@@ -122,9 +141,13 @@ pub fn analyse(multiple: f64, offered_per_s: f64, level: Duration, sent: &[Sent]
 pub struct OverloadReport {
     pub strategy: ConcurrencyStrategy,
     pub plan: OverloadPlan,
-    /// Orders per second of the closed-loop probe.
+    /// Purchases answered 201 or 202 per second of the closed-loop probe.
     pub capacity_per_s: Option<f64>,
     pub levels: Vec<Level>,
+    /// Answers per 100 ms through the levels (from the first level's
+    /// start), and `hybrid`'s breaker polled as often: the timeline chart.
+    pub timeline: Vec<AnswerBucket>,
+    pub breaker: Vec<BreakerSample>,
     pub database: String,
     /// The server's resident memory through the whole run.
     pub memory: Option<Memory>,
@@ -155,6 +178,81 @@ impl OverloadReport {
     }
 }
 
+/// Answers of one 100 ms of the levels, by when they arrived.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct AnswerBucket {
+    pub start_ms: u64,
+    pub created: u64,
+    pub accepted: u64,
+    pub shed: u64,
+}
+
+/// The hybrid's breaker as `/health` showed it: 0 closed, 1 half-open, 2
+/// open.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BreakerSample {
+    pub at_ms: u64,
+    pub state: u8,
+}
+
+/// The width of a timeline bucket, and the breaker's polling period.
+const TICK: Duration = Duration::from_millis(100);
+
+/// Adds `sent`, whose times count from `offset` after the first level's
+/// start, to `timeline`.
+fn add_to_timeline(timeline: &mut Vec<AnswerBucket>, offset: Duration, sent: &[Sent]) {
+    let tick_us = TICK.as_micros() as u64;
+    for one in sent {
+        let at_us = offset.as_micros() as u64 + one.done_us;
+        let index = (at_us / tick_us) as usize;
+        if timeline.len() <= index {
+            timeline.resize_with(index + 1, AnswerBucket::default);
+        }
+        let bucket = &mut timeline[index];
+        if one.reply.is_created() {
+            bucket.created += 1;
+        } else if one.reply.is_accepted() {
+            bucket.accepted += 1;
+        } else if one.reply.is_overloaded() {
+            bucket.shed += 1;
+        }
+    }
+    for (index, bucket) in timeline.iter_mut().enumerate() {
+        bucket.start_ms = index as u64 * TICK.as_millis() as u64;
+    }
+}
+
+/// Polls `/health` every [`TICK`] until `stop` is dropped; the breaker's
+/// states, timed from `start`.
+async fn poll_breaker(
+    api: recordshop_harness::api::Api,
+    start: std::time::Instant,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) -> Vec<BreakerSample> {
+    let mut samples = Vec::new();
+    let mut ticks = tokio::time::interval(TICK);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return samples,
+            _ = ticks.tick() => {}
+        }
+        let state = api.health().await.and_then(|health| {
+            match health.get("breaker")?.get("state")?.as_str()? {
+                "closed" => Some(0),
+                "half_open" => Some(1),
+                "open" => Some(2),
+                _ => None,
+            }
+        });
+        if let Some(state) = state {
+            samples.push(BreakerSample {
+                at_ms: start.elapsed().as_millis() as u64,
+                state,
+            });
+        }
+    }
+}
+
 /// Between levels, for the queues of the last one to drain.
 const SETTLE: Duration = Duration::from_secs(2);
 const MEMORY_EVERY: Duration = Duration::from_millis(200);
@@ -171,6 +269,8 @@ pub(crate) async fn run(
         plan: plan.clone(),
         capacity_per_s: None,
         levels: Vec::new(),
+        timeline: Vec::new(),
+        breaker: Vec::new(),
         database: String::new(),
         memory: None,
         check: None,
@@ -201,24 +301,45 @@ pub(crate) async fn run(
         };
         let live = Arc::new(Live::default());
         let log = load::drive(&session.api, &probe, &prepared, &live, fastrand::u64(..)).await?;
-        let probed = stats::summarize(&log);
-        tally.created += probed.orders;
+        tally.created += log.samples.iter().filter(|s| s.is_order()).count() as u64;
+        tally.accepted += log.samples.iter().filter(|s| s.is_accepted()).count() as u64;
         tally.unknown += log.unknown_purchases();
-        let capacity = probed.orders_per_s;
+        let answered = log
+            .samples
+            .iter()
+            .filter(|s| s.is_order() || s.is_accepted())
+            .count();
+        let capacity = answered as f64 / log.elapsed.as_secs_f64().max(f64::EPSILON);
         report.capacity_per_s = Some(capacity);
-        for &multiple in &plan.multiples {
-            tokio::time::sleep(SETTLE).await;
+        tokio::time::sleep(SETTLE).await;
+        let levels_start = std::time::Instant::now();
+        let (stop_polling, stop) = tokio::sync::oneshot::channel();
+        let polling = (strategy == ConcurrencyStrategy::Hybrid)
+            .then(|| tokio::spawn(poll_breaker(session.api.clone(), levels_start, stop)));
+        for (n, &multiple) in plan.multiples.iter().enumerate() {
+            if n > 0 {
+                tokio::time::sleep(SETTLE).await;
+            }
             let rate = capacity * multiple;
             progress.phase(&format!(
                 "{multiple}× capacity: {rate:.0} purchases/s for {:.0} s",
                 plan.level.as_secs_f64()
             ));
             let schedule = plan.schedule(rate, &prepared.customers, prepared.discs[0]);
+            let offset = levels_start.elapsed();
             let sent = open_loop::drive(&session.api, &schedule, plan.connections).await?;
+            add_to_timeline(&mut report.timeline, offset, &sent);
             let level = analyse(multiple, rate, plan.level, &sent);
             tally.created += sent.iter().filter(|s| s.reply.is_created()).count() as u64;
+            tally.accepted += sent.iter().filter(|s| s.reply.is_accepted()).count() as u64;
             tally.unknown += level.unanswered;
             report.levels.push(level);
+        }
+        // A last second of the breaker, to see it close.
+        tokio::time::sleep(SETTLE).await;
+        drop(stop_polling);
+        if let Some(polling) = polling {
+            report.breaker = polling.await.unwrap_or_default();
         }
         report.memory = Some(memory.finish());
         Ok(((), tally))
@@ -236,7 +357,8 @@ pub(crate) async fn run(
 pub fn text(reports: &[OverloadReport]) -> String {
     let mut out = String::from(
         "overload — open loop at multiples of capacity\n\
-         strategy     capacity/s  offered  offered/s  goodput/s  p99 ok ms  shed  shed p99 ms  unanswered  other\n",
+         (goodput: 201 and 202 answers; 202/s: of which taken in pending)\n\
+         strategy     capacity/s  offered  offered/s  goodput/s      202/s  p99 ok ms  shed  shed p99 ms  unanswered  other\n",
     );
     for report in reports {
         if let Some(error) = &report.error {
@@ -250,12 +372,13 @@ pub fn text(reports: &[OverloadReport]) -> String {
             .map_or_else(|| "-".to_owned(), |c| format!("{c:.0}"));
         for level in &report.levels {
             out.push_str(&format!(
-                "{:<12} {:>10} {:>7}× {:>10.0} {:>10.0} {:>10} {:>5} {:>11} {:>11} {:>6}\n",
+                "{:<12} {:>10} {:>7}× {:>10.0} {:>10.0} {:>10.0} {:>10} {:>5} {:>11} {:>11} {:>6}\n",
                 report.strategy.as_str(),
                 capacity,
                 level.multiple,
                 level.offered_per_s,
                 level.goodput_per_s,
+                level.accepted_per_s,
                 ms(level.successes.as_ref().map(|l| l.p99_ms)),
                 level.shed,
                 ms(level.shed_latency.as_ref().map(|l| l.p99_ms)),
@@ -263,8 +386,45 @@ pub fn text(reports: &[OverloadReport]) -> String {
                 level.other,
             ));
         }
+        if let Some(queue) = report
+            .check
+            .as_ref()
+            .and_then(crate::check::Check::queue_text)
+        {
+            out.push_str(&format!("{:<12} {queue}\n", ""));
+        }
+        if !report.breaker.is_empty() {
+            out.push_str(&format!(
+                "{:<12} breaker: {}\n",
+                "",
+                breaker_changes(&report.breaker)
+            ));
+        }
     }
     out
+}
+
+/// The breaker's changes of state as polled: `closed 0.0 s → open 31.2 s
+/// → half_open 32.3 s → …`.
+fn breaker_changes(samples: &[BreakerSample]) -> String {
+    let name = |state: u8| match state {
+        0 => "closed",
+        1 => "half_open",
+        _ => "open",
+    };
+    let mut changes: Vec<String> = Vec::new();
+    let mut last = None;
+    for sample in samples {
+        if last != Some(sample.state) {
+            changes.push(format!(
+                "{} {:.1} s",
+                name(sample.state),
+                sample.at_ms as f64 / 1e3
+            ));
+            last = Some(sample.state);
+        }
+    }
+    changes.join(" → ")
 }
 
 fn ms(value: Option<f64>) -> String {

@@ -192,6 +192,12 @@ pub fn summary_text(run: &RunReport) -> String {
             "Orders:",
             format!("{} ({:.2} orders/s)", s.orders, s.orders_per_s),
         );
+        if s.accepted > 0 {
+            line(
+                "Taken in (202):",
+                format!("{} ({:.2} purchases/s)", s.accepted, s.accepted_per_s),
+            );
+        }
         line("Request rate:", format!("{:.2} req/s", s.requests_per_s));
         line("Concurrency:", format!("{:.2}", s.concurrency));
         line("Response time:", latency_text(s.latency.as_ref()));
@@ -225,6 +231,9 @@ pub fn summary_text(run: &RunReport) -> String {
     }
     if let Some(server) = &run.server {
         line("Server stop:", server.exit.clone());
+    }
+    if let Some(queue) = run.check.as_ref().and_then(crate::check::Check::queue_text) {
+        line("Queue:", queue);
     }
     if let Some(c) = &run.check {
         line(
@@ -339,7 +348,19 @@ pub fn comparison_table(scenario: Scenario, runs: &[RunReport]) -> String {
         .filter(|run| run.scenario == scenario)
         .map(comparison_row)
         .collect();
-    format!("{}\n{}", scenario.name(), table(&headers, rows))
+    let mut out = format!("{}\n{}", scenario.name(), table(&headers, rows));
+    for run in runs.iter().filter(|run| run.scenario == scenario) {
+        if let (Some(summary), Some(queue)) = (
+            &run.summary,
+            run.check.as_ref().and_then(crate::check::Check::queue_text),
+        ) {
+            out.push_str(&format!(
+                "\n{}: {:.0} purchases/s taken in (202) beside {:.0}/s decided at once (201); {queue}",
+                run.strategy, summary.accepted_per_s, summary.orders_per_s
+            ));
+        }
+    }
+    out
 }
 
 /// What each strategy of `scenario` did inside, from the server's metrics.
@@ -511,6 +532,8 @@ mod tests {
             requests_per_s: 200.0,
             orders: 500,
             orders_per_s: 100.0,
+            accepted: 0,
+            accepted_per_s: 0.0,
             concurrency: 1.5,
             latency: Some(Latency {
                 count: 1000,
@@ -547,8 +570,16 @@ mod tests {
                         adjustments: 500,
                     },
                 ]),
-                500,
-                3,
+                &recordshop_postgres::ledger::Lifecycle {
+                    confirmed_at_once: 500,
+                    ..Default::default()
+                },
+                crate::session::Tally {
+                    created: 500,
+                    accepted: 0,
+                    unknown: 3,
+                },
+                None,
             )),
             memory: Some(Memory {
                 peak_kib: 20 * 1024,

@@ -402,6 +402,7 @@ async fn load(
     report.summary = Some(summary);
     let tally = Tally {
         created: log.samples.iter().filter(|s| s.is_order()).count() as u64,
+        accepted: log.samples.iter().filter(|s| s.is_accepted()).count() as u64,
         unknown: log.unknown_purchases(),
     };
     Ok(((), tally))

@@ -117,13 +117,19 @@ pub(crate) struct Session {
     pub ready_after: Duration,
 }
 
-/// What the work tells the invariant check: purchases answered 201, and
-/// purchases whose outcome the load never saw.
+/// What the work tells the invariant check: purchases answered 201 and
+/// 202, and purchases whose outcome the load never saw.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Tally {
     pub created: u64,
+    pub accepted: u64,
     pub unknown: u64,
 }
+
+/// How long the allocation workers get to decide what a load left pending
+/// before the server is stopped; the drain time is reported, and an order
+/// still pending after it fails the check.
+const DRAIN_BOUND: Duration = Duration::from_secs(120);
 
 /// How a session ended.
 pub(crate) struct Ended<T> {
@@ -232,6 +238,13 @@ async fn serve<T>(
     if session.ready_after > Duration::ZERO {
         ended.ready_after_s = Some(session.ready_after.as_secs_f64());
     }
+    // The workers run in the server: the backlog drains before it stops.
+    let drained = if setup.strategy.is_synchronous() || worked.is_err() {
+        None
+    } else {
+        progress.phase("waiting for the pending orders to be decided");
+        recordshop_harness::ledger::wait_drained(database, DRAIN_BOUND).await?
+    };
     progress.spin();
     progress.phase("stopping the server");
     ended.stopped = Some(Stopped::from(
@@ -240,6 +253,6 @@ async fn serve<T>(
     let (result, tally) = worked?;
     // Checked once the server is gone: nothing can still be writing.
     progress.phase("checking the stock invariant");
-    ended.check = Some(check::run(database, tally.created, tally.unknown).await?);
+    ended.check = Some(check::run(database, tally, drained).await?);
     Ok(result)
 }

@@ -42,6 +42,9 @@ pub struct Summary {
     /// Purchases answered 201.
     pub orders: u64,
     pub orders_per_s: f64,
+    /// Purchases answered 202: taken in pending (`queued`, `hybrid`).
+    pub accepted: u64,
+    pub accepted_per_s: f64,
     /// Mean number of requests open at once (siege's "Concurrency").
     pub concurrency: f64,
     /// Every finished request.
@@ -62,6 +65,7 @@ pub fn summarize(log: &RunLog) -> Summary {
     let finished = samples.len() as u64;
     let failures = samples.iter().filter(|s| s.is_failure()).count() as u64;
     let orders = samples.iter().filter(|s| s.is_order()).count() as u64;
+    let accepted = samples.iter().filter(|s| s.is_accepted()).count() as u64;
     let elapsed_s = log.elapsed.as_secs_f64();
     let busy_s: f64 = samples.iter().map(|s| f64::from(s.latency_us)).sum::<f64>() / 1e6;
     Summary {
@@ -72,6 +76,8 @@ pub fn summarize(log: &RunLog) -> Summary {
         requests_per_s: rate(finished, elapsed_s),
         orders,
         orders_per_s: rate(orders, elapsed_s),
+        accepted,
+        accepted_per_s: rate(accepted, elapsed_s),
         concurrency: if elapsed_s > 0.0 {
             busy_s / elapsed_s
         } else {

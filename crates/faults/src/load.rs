@@ -68,7 +68,7 @@ impl Load {
                     };
                     let outcome = api.send(&request).await;
                     let done = start.elapsed();
-                    if outcome.is_created() {
+                    if outcome.is_created() || outcome.is_accepted() {
                         let ms = u64::try_from(done.as_millis()).unwrap_or(u64::MAX).max(1);
                         live.last_created_ms.fetch_max(ms, Ordering::Relaxed);
                     }
@@ -99,7 +99,8 @@ impl Load {
         self.start.elapsed()
     }
 
-    /// Whether a purchase was answered 201 after `since` (load clock).
+    /// Whether a purchase was answered 201 (or 202, taken in pending) after
+    /// `since` (load clock).
     pub fn created_after(&self, since: Duration) -> bool {
         let last = self.live.last_created_ms.load(Ordering::Relaxed);
         last > 0 && Duration::from_millis(last) > since
@@ -127,15 +128,18 @@ impl Load {
 pub struct Tally {
     pub requests: usize,
     pub created: usize,
+    /// 202 answers: purchases taken in pending (`queued`, `hybrid`).
+    pub accepted: usize,
     pub unknown: usize,
     pub not_sent: usize,
     /// 5xx answers other than 503 (which the contract allows for outages
     /// and contention).
     pub server_errors: usize,
     pub labels: BTreeMap<String, usize>,
-    /// Ids of the orders answered 201.
+    /// Ids of the orders answered 201 or 202: with the load's stock never
+    /// running out, every one of them must end confirmed.
     pub orders: Vec<Uuid>,
-    /// 201s whose body carried no order id.
+    /// 201s and 202s whose body carried no order id.
     pub created_without_id: usize,
 }
 
@@ -147,8 +151,12 @@ impl Tally {
             match outcome {
                 Reply::Answer(answer) => {
                     *tally.labels.entry(outcome.label()).or_default() += 1;
-                    if answer.status == 201 {
-                        tally.created += 1;
+                    if answer.status == 201 || answer.status == 202 {
+                        if answer.status == 201 {
+                            tally.created += 1;
+                        } else {
+                            tally.accepted += 1;
+                        }
                         match answer.created {
                             Some(id) => tally.orders.push(id),
                             None => tally.created_without_id += 1,

@@ -22,7 +22,7 @@ const HEADERS: [&str; 8] = [
     "scenario",
     "strategy",
     "requests",
-    "201s",
+    "201/202s",
     "orders in DB",
     "invariant",
     "result",
@@ -116,12 +116,12 @@ mod tests {
         let text = table(&rows);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 4);
-        assert!(lines[0].starts_with("scenario | strategy    | requests | 201s"));
+        assert!(lines[0].starts_with("scenario | strategy    | requests | 201/202s"));
         assert!(lines[2].contains(
             "| 1201         | PASS      | PASS   | in flight at kill: 1; restart 310 ms"
         ));
         assert!(lines[3].contains("| ?            | ?         | FAIL"));
-        let bar = |line: &str| line.find(" | 201s").or_else(|| line.find(" | 1200"));
+        let bar = |line: &str| line.find(" | 201/202s").or_else(|| line.find(" | 1200"));
         assert_eq!(bar(lines[0]), bar(lines[2]));
     }
 }

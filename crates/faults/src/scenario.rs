@@ -10,6 +10,7 @@ use futures_util::future::join_all;
 use recordshop_harness::api::{Api, ClientOptions, NewCustomer, NewDisc, Reply, Request};
 use recordshop_harness::postgres::{Admin, Cluster, DatabaseName, DatabaseUrl};
 use recordshop_harness::process::describe_exit;
+use recordshop_harness::rabbitmq::Broker;
 use recordshop_harness::server::{Launch, Program, Server};
 use recordshop_harness::signing::SigningKey;
 use recordshop_postgres::ConcurrencyStrategy;
@@ -30,6 +31,8 @@ pub enum Scenario {
     Outage,
     /// SIGTERM under load.
     Sigterm,
+    /// RabbitMQ (the events relay's broker) stopped for 5 s under load.
+    Broker,
 }
 
 impl Scenario {
@@ -39,6 +42,7 @@ impl Scenario {
             Self::Kill => "kill",
             Self::Outage => "outage",
             Self::Sigterm => "sigterm",
+            Self::Broker => "broker",
         }
     }
 }
@@ -92,6 +96,14 @@ const STOP_WITHIN: Duration = Duration::from_secs(10);
 const READY_WITHIN: Duration = Duration::from_secs(30);
 /// Longer than any scenario.
 const TOKEN_TTL: Duration = Duration::from_secs(3600);
+/// How long RabbitMQ stays down in the broker scenario.
+const BROKER_OUTAGE: Duration = Duration::from_secs(5);
+/// Once RabbitMQ is back, every event must be confirmed within this long
+/// (the relay retries every 5 s at most).
+const PUBLISHED_WITHIN: Duration = Duration::from_secs(30);
+/// How long the allocation workers get to decide what a scenario left
+/// pending (`queued`, `hybrid`) before its server is stopped.
+const DRAIN_WITHIN: Duration = Duration::from_secs(60);
 
 /// What every scenario of the suite shares.
 pub struct Suite {
@@ -197,14 +209,18 @@ async fn fixture(
     name: &DatabaseName,
     url: &DatabaseUrl,
     connections: usize,
+    settings: &[(&str, String)],
 ) -> anyhow::Result<(Fixture, Server)> {
     let log = suite.logs.join(format!("{name}.log"));
     std::fs::write(&log, "").with_context(|| format!("creating {}", log.display()))?;
     let key = SigningKey::random();
     let token = key.staff_token("faults", TOKEN_TTL)?;
-    let launch = Launch::new(Program::Binary(suite.server_bin.clone()), url.clone(), key)?
+    let mut launch = Launch::new(Program::Binary(suite.server_bin.clone()), url.clone(), key)?
         .strategy(strategy)
         .log_to(&log);
+    for (setting, value) in settings {
+        launch = launch.setting(setting, value)?;
+    }
     let options = ClientOptions {
         connections,
         ..ClientOptions::default()
@@ -253,13 +269,28 @@ async fn exercise(
 ) -> anyhow::Result<()> {
     // The storm opens one connection per request.
     let connections = suite.clients.max(STORM) + 8;
-    let (fixture, server) = fixture(suite, strategy, name, url, connections).await?;
+    // The broker scenario's server relays its events to a broker of its
+    // own, stopped with the scenario.
+    let broker = if scenario == Scenario::Broker {
+        Some(tokio::task::spawn_blocking(Broker::scratch).await??)
+    } else {
+        None
+    };
+    let settings: Vec<(&str, String)> = broker
+        .iter()
+        .map(|broker| ("EVENTS_AMQP_URL", broker.amqp_url()))
+        .collect();
+    let (fixture, server) = fixture(suite, strategy, name, url, connections, &settings).await?;
     row.pass = true;
+    if let Some(broker) = broker {
+        return broker_outage(suite, &fixture, strategy, server, broker, url, row).await;
+    }
     match scenario {
-        Scenario::Storm => storm(&fixture, server, url, row).await,
-        Scenario::Kill => kill(suite, &fixture, server, url, row).await,
-        Scenario::Outage => outage(suite, &fixture, server, url, row).await,
-        Scenario::Sigterm => sigterm(suite, &fixture, server, url, row).await,
+        Scenario::Storm => storm(&fixture, strategy, server, url, row).await,
+        Scenario::Kill => kill(suite, &fixture, strategy, server, url, row).await,
+        Scenario::Outage => outage(suite, &fixture, strategy, server, url, row).await,
+        Scenario::Sigterm => sigterm(suite, &fixture, strategy, server, url, row).await,
+        Scenario::Broker => unreachable_scenario(),
     }
 }
 
@@ -267,7 +298,7 @@ async fn exercise(
 /// orders than answers allow, the invariant, and no 5xx but 503.
 fn judge(row: &mut Row, tally: &Tally, check: &Check) {
     row.requests = tally.requests;
-    row.created = tally.created;
+    row.created = tally.created + tally.accepted;
     row.orders_in_db = Some(check.ledger.confirmed_orders);
     row.invariant = Some(check.ledger.holds());
     if !check.ledger.holds() {
@@ -319,6 +350,29 @@ fn judge(row: &mut Row, tally: &Tally, check: &Check) {
     }
 }
 
+/// For a strategy that takes purchases in pending, waits until the running
+/// server's workers decided them all; an order still pending after
+/// [`DRAIN_WITHIN`] fails the scenario.
+async fn drain(
+    url: &DatabaseUrl,
+    strategy: ConcurrencyStrategy,
+    row: &mut Row,
+) -> anyhow::Result<()> {
+    if strategy.is_synchronous() {
+        return Ok(());
+    }
+    match recordshop_harness::ledger::wait_drained(url, DRAIN_WITHIN).await? {
+        Some(took) => row
+            .notes
+            .push(format!("backlog drained in {} ms", took.as_millis())),
+        None => fail(
+            row,
+            format!("orders still pending {DRAIN_WITHIN:?} after the load"),
+        ),
+    }
+    Ok(())
+}
+
 async fn stop(server: Server, row: &mut Row) -> anyhow::Result<()> {
     let exit = server.terminate_async(STOP_WITHIN).await?;
     if exit.killed || !exit.status.success() {
@@ -336,6 +390,7 @@ async fn stop(server: Server, row: &mut Row) -> anyhow::Result<()> {
 
 async fn storm(
     fixture: &Fixture,
+    strategy: ConcurrencyStrategy,
     server: Server,
     url: &DatabaseUrl,
     row: &mut Row,
@@ -347,6 +402,7 @@ async fn storm(
         key: Some(Uuid::new_v4()),
     };
     let outcomes = join_all((0..STORM).map(|_| fixture.api.send(&request))).await;
+    drain(url, strategy, row).await?;
     stop(server, row).await?;
     let tally = Tally::of(&outcomes);
     let check = check::run(url, &tally.orders).await?;
@@ -356,18 +412,22 @@ async fn storm(
     ids.dedup();
     let originals = outcomes
         .iter()
-        .filter(|outcome| matches!(outcome, Reply::Answer(a) if a.status == 201 && !a.replayed))
+        .filter(|outcome| {
+            matches!(outcome, Reply::Answer(a) if (a.status == 201 || a.status == 202) && !a.replayed)
+        })
         .count();
     row.notes.push(format!("answers: {}", tally.answers()));
     row.notes.push(format!(
         "order ids: {}, replays: {}",
         ids.len(),
-        tally.created.saturating_sub(originals)
+        (tally.created + tally.accepted).saturating_sub(originals)
     ));
-    if tally.created != STORM {
+    // 201, or 202 for a strategy that takes the purchase in pending.
+    let placed = tally.created + tally.accepted;
+    if placed != STORM {
         fail(
             row,
-            format!("{} of {STORM} answers were not 201", STORM - tally.created),
+            format!("{} of {STORM} answers were not 201 or 202", STORM - placed),
         );
     }
     if ids.len() > 1 {
@@ -382,7 +442,7 @@ async fn storm(
             ),
         );
     }
-    if tally.created == STORM && originals != 1 {
+    if placed == STORM && originals != 1 {
         fail(
             row,
             format!("{originals} answers lack Idempotent-Replayed: true; only the first may"),
@@ -394,6 +454,7 @@ async fn storm(
 async fn kill(
     suite: &Suite,
     fixture: &Fixture,
+    strategy: ConcurrencyStrategy,
     server: Server,
     url: &DatabaseUrl,
     row: &mut Row,
@@ -402,6 +463,9 @@ async fn kill(
     sleep(suite.timing.warmup).await;
     let killed_at = load.elapsed();
     server.kill9()?;
+    // What the killed server's workers left undecided: a batch it was
+    // allocating rolled back, and is decided after the restart.
+    let pending_at_kill = recordshop_harness::ledger::pending_orders(url).await?;
     let mut server = fixture.launch.start()?;
     let restarted = server.wait_ready_async(READY_WITHIN).await;
     let back_at = load.elapsed();
@@ -409,22 +473,27 @@ async fn kill(
         sleep(suite.timing.after).await;
     }
     let records = load.finish().await;
+    drain(url, strategy, row).await?;
     stop(server, row).await?;
     let ready_after = restarted.context("restarting the server after SIGKILL")?;
+    if !strategy.is_synchronous() {
+        row.notes
+            .push(format!("pending right after the kill: {pending_at_kill}"));
+    }
 
     let tally = Tally::of(records.iter().map(|record| &record.outcome));
     let check = check::run(url, &tally.orders).await?;
     judge(row, &tally, &check);
     let after_restart = created_in(&records, back_at, Duration::MAX);
-    let committed =
-        check.ledger.confirmed_orders - i64::try_from(tally.created).unwrap_or(i64::MAX);
+    let committed = check.ledger.confirmed_orders
+        - i64::try_from(tally.created + tally.accepted).unwrap_or(i64::MAX);
     row.notes.push(format!(
         "killed at {:.1} s; in flight at kill: {} ({committed} committed unanswered)",
         killed_at.as_secs_f64(),
         tally.unknown
     ));
     row.notes.push(format!(
-        "restarted, ready in {} ms; 201s after restart: {after_restart}",
+        "restarted, ready in {} ms; 201/202s after restart: {after_restart}",
         ready_after.as_millis()
     ));
     row.notes.push(format!("answers: {}", tally.answers()));
@@ -437,6 +506,7 @@ async fn kill(
 async fn outage(
     suite: &Suite,
     fixture: &Fixture,
+    strategy: ConcurrencyStrategy,
     server: Server,
     url: &DatabaseUrl,
     row: &mut Row,
@@ -471,6 +541,7 @@ async fn outage(
     };
     sleep(suite.timing.after).await;
     let records = load.finish().await;
+    drain(url, strategy, row).await?;
     stop(server, row).await?;
     stopped.context("stopping PostgreSQL")?;
     started.context("starting PostgreSQL again")?;
@@ -556,6 +627,7 @@ async fn outage(
 async fn sigterm(
     suite: &Suite,
     fixture: &Fixture,
+    strategy: ConcurrencyStrategy,
     server: Server,
     url: &DatabaseUrl,
     row: &mut Row,
@@ -568,6 +640,18 @@ async fn sigterm(
         .await;
     let records = load.finish().await;
     let exit = exit?;
+    // Orders taken in pending outlive the process that took them: the next
+    // one decides them.
+    if !strategy.is_synchronous() {
+        let left = recordshop_harness::ledger::pending_orders(url).await?;
+        let mut next = fixture.launch.start()?;
+        next.wait_ready_async(READY_WITHIN).await?;
+        drain(url, strategy, row).await?;
+        stop(next, row).await?;
+        row.notes.push(format!(
+            "pending at exit: {left}, decided by the next server"
+        ));
+    }
 
     let tally = Tally::of(records.iter().map(|record| &record.outcome));
     let check = check::run(url, &tally.orders).await?;
@@ -605,24 +689,106 @@ async fn sigterm(
     }
     // Draining answers everything it accepted: no order may exist that
     // its buyer was not told about.
-    if check.ledger.confirmed_orders != i64::try_from(tally.created).unwrap_or(i64::MAX) {
+    let answered = i64::try_from(tally.created + tally.accepted).unwrap_or(i64::MAX);
+    if check.ledger.confirmed_orders != answered {
         fail(
             row,
             format!(
-                "{} order(s) committed without their 201 reaching the buyer",
-                check.ledger.confirmed_orders - i64::try_from(tally.created).unwrap_or(0)
+                "{} order(s) committed without their 201/202 reaching the buyer",
+                check.ledger.confirmed_orders - answered
             ),
         );
     }
     Ok(())
 }
 
-/// 201 answers to purchases sent within `[from, to)` (load clock).
+/// The broker scenario runs with its broker, above.
+fn unreachable_scenario() -> anyhow::Result<()> {
+    anyhow::bail!("the broker scenario needs its broker")
+}
+
+/// RabbitMQ stopped for [`BROKER_OUTAGE`] under load: purchases go on as
+/// if nothing happened (the events wait in the outbox), and once it is
+/// back every event is published and confirmed, none lost.
+async fn broker_outage(
+    suite: &Suite,
+    fixture: &Fixture,
+    strategy: ConcurrencyStrategy,
+    server: Server,
+    mut broker: Broker,
+    url: &DatabaseUrl,
+    row: &mut Row,
+) -> anyhow::Result<()> {
+    let load = Load::start(&fixture.api, suite.clients, fixture.customer, fixture.disc);
+    sleep(suite.timing.warmup).await;
+    // The relay keeps up before the outage: what the load recorded so far
+    // is published.
+    let (_, behind) = recordshop_harness::ledger::wait_published(url, PUBLISHED_WITHIN).await?;
+    if behind > 0 {
+        fail(
+            row,
+            format!("{behind} event(s) not published before the outage"),
+        );
+    }
+    broker = tokio::task::spawn_blocking(move || broker.stop().map(|()| broker)).await??;
+    let down_at = load.elapsed();
+    sleep(BROKER_OUTAGE).await;
+    let up_from = load.elapsed();
+    broker = tokio::task::spawn_blocking(move || broker.restart().map(|()| broker)).await??;
+    let (caught_up, left) =
+        recordshop_harness::ledger::wait_published(url, PUBLISHED_WITHIN).await?;
+    sleep(suite.timing.after).await;
+    let records = load.finish().await;
+    drain(url, strategy, row).await?;
+    // The last events of the load, then nothing more to publish.
+    let (_, left_at_end) =
+        recordshop_harness::ledger::wait_published(url, PUBLISHED_WITHIN).await?;
+    stop(server, row).await?;
+    drop(broker);
+
+    let tally = Tally::of(records.iter().map(|record| &record.outcome));
+    let check = check::run(url, &tally.orders).await?;
+    judge(row, &tally, &check);
+    let during = Tally::of(
+        records
+            .iter()
+            .filter(|record| record.sent >= down_at && record.done <= up_from)
+            .map(|record| &record.outcome),
+    );
+    row.notes.push(format!(
+        "broker down {:.1} s: {}",
+        (up_from - down_at).as_secs_f64(),
+        during.answers()
+    ));
+    row.notes.push(format!(
+        "outbox caught up {} ms after the broker was back",
+        caught_up.as_millis()
+    ));
+    if during.created + during.accepted == 0 {
+        fail(
+            row,
+            "no purchase succeeded while the broker was down".to_owned(),
+        );
+    }
+    if during.requests != during.created + during.accepted {
+        fail(row, "purchases failed while the broker was down".to_owned());
+    }
+    if left > 0 || left_at_end > 0 {
+        fail(
+            row,
+            format!("events never published: {left} after the outage, {left_at_end} at the end"),
+        );
+    }
+    Ok(())
+}
+
+/// 201 (or 202) answers to purchases sent within `[from, to)` (load
+/// clock).
 fn created_in(records: &[Record], from: Duration, to: Duration) -> usize {
     records
         .iter()
         .filter(|record| record.sent >= from && record.sent < to)
-        .filter(|record| record.outcome.is_created())
+        .filter(|record| record.outcome.is_created() || record.outcome.is_accepted())
         .count()
 }
 

@@ -90,7 +90,8 @@ pub struct Answer {
     /// The problem+json `code` of an error answer.
     pub code: Option<String>,
     pub retry_after: bool,
-    /// The created resource's id, on a 201.
+    /// The created resource's id, on a 201 (or a 202: a purchase taken in
+    /// pending, whose body is the pending order).
     pub created: Option<Uuid>,
     /// `Idempotent-Replayed: true`: the answer of an earlier request with
     /// the same key.
@@ -165,6 +166,13 @@ impl Reply {
     #[must_use]
     pub fn is_created(&self) -> bool {
         self.status() == 201
+    }
+
+    /// 202: a purchase taken in pending (`queued`, or `hybrid` with its
+    /// breaker open).
+    #[must_use]
+    pub fn is_accepted(&self) -> bool {
+        self.status() == 202
     }
 
     /// An answer with `status` and problem `code` and nothing else, as
@@ -285,6 +293,19 @@ impl Api {
         Some(response.status().as_u16())
     }
 
+    /// `GET /health` as JSON (no token), or `None` without an answer
+    /// within 3 s: the strategy, and the hybrid's breaker.
+    pub async fn health(&self) -> Option<serde_json::Value> {
+        let response = self
+            .client
+            .get(format!("{}/health", self.base))
+            .timeout(Duration::from_secs(3))
+            .send()
+            .await
+            .ok()?;
+        response.json().await.ok()
+    }
+
     /// Creates a disc; returns its id.
     ///
     /// # Errors
@@ -374,11 +395,13 @@ impl Api {
         let body = match response.bytes().await {
             Ok(body) => body,
             // The head came, the body did not: the status tells the outcome,
-            // except for a 201, whose order the client cannot know.
-            Err(error) if status == 201 => return Reply::Lost(Failure::of(&error)),
+            // except for a 201 or 202, whose order the client cannot know.
+            Err(error) if status == 201 || status == 202 => {
+                return Reply::Lost(Failure::of(&error));
+            }
             Err(_) => Default::default(),
         };
-        let created = (status == 201)
+        let created = (status == 201 || status == 202)
             .then(|| serde_json::from_slice::<Created>(&body).ok())
             .flatten()
             .map(|created| created.id);

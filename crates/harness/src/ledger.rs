@@ -4,7 +4,12 @@
 //! Tools add their own checks of the orders they were answered.
 
 use anyhow::Context;
-use recordshop_postgres::ledger::{DiscLedger, confirmed_among, read_ledger};
+use std::time::{Duration, Instant};
+
+use recordshop_postgres::ledger::{
+    DiscLedger, Lifecycle, confirmed_among, count_pending, count_unpublished_events, last_event_id,
+    read_ledger, read_lifecycle,
+};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -82,6 +87,77 @@ pub async fn confirmed_orders_among(url: &DatabaseUrl, ids: &[Uuid]) -> anyhow::
         .await
         .context("looking up the answered orders")?;
     Ok(usize::try_from(found).unwrap_or(0))
+}
+
+/// The orders of the database at `url` by the path they took (see
+/// [`Lifecycle`]).
+///
+/// # Errors
+/// When the database cannot be read.
+pub async fn lifecycle(url: &DatabaseUrl) -> anyhow::Result<Lifecycle> {
+    let client = connect(url).await?;
+    read_lifecycle(&client)
+        .await
+        .context("reading the orders' lifecycle")
+}
+
+/// Waits until no order of the database at `url` is pending, for at most
+/// `bound`, polling every 20 ms; returns how long that took, or `None` when
+/// orders were still pending at the bound. Called after a load, while the
+/// servers (whose workers decide them) still run: the backlog's drain time.
+///
+/// # Errors
+/// When the database cannot be read.
+pub async fn wait_drained(url: &DatabaseUrl, bound: Duration) -> anyhow::Result<Option<Duration>> {
+    let client = connect(url).await?;
+    let started = Instant::now();
+    loop {
+        let pending = count_pending(&client)
+            .await
+            .context("counting pending orders")?;
+        if pending == 0 {
+            return Ok(Some(started.elapsed()));
+        }
+        if started.elapsed() >= bound {
+            return Ok(None);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Orders of the database at `url` still pending.
+///
+/// # Errors
+/// When the database cannot be read.
+pub async fn pending_orders(url: &DatabaseUrl) -> anyhow::Result<i64> {
+    let client = connect(url).await?;
+    count_pending(&client)
+        .await
+        .context("counting pending orders")
+}
+
+/// As [`wait_drained`], for the outbox: until every order event recorded
+/// so far has been confirmed by the broker (events recorded meanwhile, by
+/// a load still running, are not waited for); the events of those left
+/// when the bound ran out.
+///
+/// # Errors
+/// When the database cannot be read.
+pub async fn wait_published(url: &DatabaseUrl, bound: Duration) -> anyhow::Result<(Duration, i64)> {
+    let client = connect(url).await?;
+    let through = last_event_id(&client)
+        .await
+        .context("reading the newest event")?;
+    let started = Instant::now();
+    loop {
+        let left = count_unpublished_events(&client, through)
+            .await
+            .context("counting unpublished events")?;
+        if left == 0 || started.elapsed() >= bound {
+            return Ok((started.elapsed(), left));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 use actix_web::http::Method;
 use actix_web::web;
+use recordshop_domain::order::breaker::{BreakerSnapshot, BreakerState};
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 
@@ -45,6 +46,49 @@ struct Live {
     /// `AUTH_DISABLED=true` and treats every caller as staff.
     #[schema(example = "enabled")]
     auth: AuthStatus,
+    /// The `hybrid` strategy's circuit breaker in this instance; absent
+    /// under the other strategies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    breaker: Option<Breaker>,
+}
+
+/// Where the `hybrid` strategy's breaker is.
+#[derive(Serialize, ToSchema)]
+struct Breaker {
+    /// `closed`: purchases are decided within their request; `open`: they
+    /// are queued (202); `half_open`: a few probes are decided within
+    /// their request, the rest queued.
+    #[schema(example = "closed")]
+    state: BreakerStateName,
+    /// When it entered that state (RFC 3339, UTC, milliseconds).
+    #[schema(format = DateTime, example = "2026-12-01T17:00:00.000Z")]
+    since: String,
+    /// Times it opened since the instance started.
+    #[schema(example = 0)]
+    trips: u64,
+}
+
+/// The breaker's states, as `Breaker.state` names them.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum BreakerStateName {
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+impl From<BreakerSnapshot> for Breaker {
+    fn from(snapshot: BreakerSnapshot) -> Self {
+        Self {
+            state: match snapshot.state {
+                BreakerState::Closed => BreakerStateName::Closed,
+                BreakerState::Open => BreakerStateName::Open,
+                BreakerState::HalfOpen => BreakerStateName::HalfOpen,
+            },
+            since: crate::json::timestamp(&snapshot.since),
+            trips: snapshot.trips,
+        }
+    }
 }
 
 /// Whether bearer tokens are checked.
@@ -74,7 +118,8 @@ struct Ready {
     operation_id = "health",
     summary = "Liveness",
     description = "200 while the process serves; never touches the database. Says which \
-concurrency strategy purchases use and whether authentication is enabled.",
+concurrency strategy purchases use, whether authentication is enabled and, under `hybrid`, \
+where this instance's circuit breaker is.",
     responses(
         (status = 200, description = "The process serves.", body = Live),
         LiveProblems,
@@ -89,6 +134,10 @@ async fn live(state: web::Data<AppState>) -> web::Json<Live> {
         } else {
             AuthStatus::Disabled
         },
+        breaker: state
+            .breaker
+            .as_ref()
+            .map(|breaker| breaker.snapshot().into()),
     })
 }
 

@@ -6,6 +6,7 @@ use recordshop_domain::customer::CustomerService;
 use recordshop_domain::disc::DiscService;
 use recordshop_domain::health::StoreHealth;
 use recordshop_domain::order::PurchaseOrderService;
+use recordshop_domain::order::breaker::CircuitBreaker;
 
 use crate::admission::Admission;
 use crate::credentials::Authenticator;
@@ -24,6 +25,9 @@ pub struct AppState {
     /// Name of the store's concurrency strategy, reported by `GET /health`
     /// and as a metrics label (static: a label copied per purchase costs).
     pub strategy: &'static str,
+    /// The hybrid strategy's breaker, whose state `GET /health` reports;
+    /// `None` under the other strategies.
+    pub breaker: Option<CircuitBreaker>,
     /// How callers prove who they are; `GET /health` reports whether it is
     /// enabled.
     pub authenticator: Authenticator,

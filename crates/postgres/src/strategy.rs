@@ -32,20 +32,29 @@ pub enum ConcurrencyStrategy {
     /// batches (`FOR NO KEY UPDATE SKIP LOCKED` on the disc). Restocks and
     /// cancellations follow the pessimistic discipline.
     Queued,
+    /// `batched` while it answers within a latency budget; past it, a
+    /// circuit breaker sends purchases to the `queued` intake until probes
+    /// are fast again (see `orders/hybrid.rs`). A batch that finds pending
+    /// orders of its disc queues behind them, so the two paths keep one
+    /// arrival order. Restocks and cancellations follow the pessimistic
+    /// discipline.
+    Hybrid,
 }
 
 impl ConcurrencyStrategy {
     /// Every strategy, in the order they are documented.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Pessimistic,
         Self::Optimistic,
         Self::Atomic,
         Self::Batched,
         Self::Queued,
+        Self::Hybrid,
     ];
 
-    /// The strategies that decide a purchase within its request (201 or the
-    /// refusal), unlike [`ConcurrencyStrategy::Queued`].
+    /// The strategies that always decide a purchase within its request (201
+    /// or the refusal), unlike [`ConcurrencyStrategy::Queued`] and, when its
+    /// breaker is open, [`ConcurrencyStrategy::Hybrid`].
     pub const SYNCHRONOUS: [Self; 4] = [
         Self::Pessimistic,
         Self::Optimistic,
@@ -53,10 +62,10 @@ impl ConcurrencyStrategy {
         Self::Batched,
     ];
 
-    /// Whether a purchase is decided within its request.
+    /// Whether a purchase is always decided within its request.
     #[must_use]
     pub const fn is_synchronous(self) -> bool {
-        !matches!(self, Self::Queued)
+        !matches!(self, Self::Queued | Self::Hybrid)
     }
 
     /// The isolation level of the units of work that write stock.
@@ -67,7 +76,7 @@ impl ConcurrencyStrategy {
             Self::Optimistic => IsolationLevel::RepeatableRead,
             // Row locks (or a single conditional UPDATE) make READ COMMITTED
             // safe: a locked row is re-read at its latest committed version.
-            Self::Pessimistic | Self::Atomic | Self::Batched | Self::Queued => {
+            Self::Pessimistic | Self::Atomic | Self::Batched | Self::Queued | Self::Hybrid => {
                 IsolationLevel::ReadCommitted
             }
         }
@@ -89,6 +98,7 @@ impl ConcurrencyStrategy {
             Self::Atomic => "atomic",
             Self::Batched => "batched",
             Self::Queued => "queued",
+            Self::Hybrid => "hybrid",
         }
     }
 }
@@ -153,7 +163,7 @@ mod tests {
         assert_eq!(
             error.as_deref(),
             Some(
-                "unknown concurrency strategy \"yolo\"; accepted: pessimistic, optimistic, atomic, batched, queued"
+                "unknown concurrency strategy \"yolo\"; accepted: pessimistic, optimistic, atomic, batched, queued, hybrid"
             )
         );
     }

@@ -9,13 +9,14 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use recordshop_cache::ReadCache;
 use recordshop_domain::RetryPolicy;
+use recordshop_domain::order::breaker::BreakerSettings;
 use recordshop_postgres::{BatchSettings, ConcurrencyStrategy};
 use secrecy::SecretString;
 
 use crate::secrets::SigningSettings;
 use crate::token::TokenArgs;
 use crate::values::{
-    ListenAddress, at_least_one, boolean, default_batch_wait_ms, listen_address, port,
+    ListenAddress, at_least_one, boolean, default_batch_wait_ms, duration_ms, listen_address, port,
     positive_duration, secret,
 };
 
@@ -159,7 +160,7 @@ pub struct Settings {
     /// a place if the queue is shorter than what the recent completion rate
     /// serves within ADMISSION_QUEUE_MS, else answers 503 `overloaded` at
     /// once. 0 admits every purchase. Default: twice DB_POOL_SIZE, or two batches
-    /// (2 × BATCH_MAX_SIZE) for `batched`.
+    /// (2 × BATCH_MAX_SIZE) for `batched`, `queued` and `hybrid`.
     #[arg(
         long,
         env = "ADMISSION_LIMIT",
@@ -182,6 +183,22 @@ pub struct Settings {
     /// others to join its batch; 0 is pure group commit.
     #[arg(long, env = "BATCH_MAX_WAIT_MS", value_name = "BATCH_MAX_WAIT_MS", default_value_t = default_batch_wait_ms(), global = true)]
     pub(crate) batch_max_wait_ms: u64,
+    /// Hybrid strategy: a synchronous purchase slower than this counts
+    /// against the synchronous path.
+    #[arg(long, env = "HYBRID_BUDGET_MS", value_name = "HYBRID_BUDGET_MS", default_value_t = duration_ms(BreakerSettings::default().budget), value_parser = at_least_one::<u64>, global = true)]
+    pub(crate) hybrid_budget_ms: u64,
+    /// Hybrid strategy: slow synchronous purchases in a row that open the
+    /// breaker (purchases are then queued, 202).
+    #[arg(long, env = "HYBRID_TRIP_AFTER", value_name = "HYBRID_TRIP_AFTER", default_value_t = BreakerSettings::default().trip_after, value_parser = at_least_one::<u32>, global = true)]
+    pub(crate) hybrid_trip_after: u32,
+    /// Hybrid strategy: how long an open breaker queues every purchase
+    /// before letting probes through.
+    #[arg(long, env = "HYBRID_OPEN_MS", value_name = "HYBRID_OPEN_MS", default_value_t = duration_ms(BreakerSettings::default().open_for), value_parser = at_least_one::<u64>, global = true)]
+    pub(crate) hybrid_open_ms: u64,
+    /// Hybrid strategy: probes a half-open breaker lets through; all of
+    /// them within HYBRID_BUDGET_MS close it, one slow opens it again.
+    #[arg(long, env = "HYBRID_PROBES", value_name = "HYBRID_PROBES", default_value_t = BreakerSettings::default().probes, value_parser = at_least_one::<u32>, global = true)]
+    pub(crate) hybrid_probes: u32,
     /// Catalog reads (`GET /discs`, `GET /discs/{id}`) through a cache:
     /// `off` or `memory` (in this process). A cached read is at most
     /// READ_CACHE_TTL_MS old; purchases never read it.

@@ -14,6 +14,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use recordshop_cache::ReadCache;
 use recordshop_domain::RetryPolicy;
+use recordshop_domain::order::breaker::BreakerSettings;
 use recordshop_events::BrokerUrl;
 use recordshop_http::Authenticator;
 use recordshop_http::admission::AdmissionSettings;
@@ -42,8 +43,10 @@ pub struct Config {
     pub strategy: ConcurrencyStrategy,
     /// Retries of units of work the database aborted for contention.
     pub retry: RetryPolicy,
-    /// Bounds of the batched strategy's batches.
+    /// Bounds of the batched strategy's batches (the hybrid's too).
     pub batching: BatchSettings,
+    /// The hybrid strategy's circuit breaker.
+    pub breaker: BreakerSettings,
     /// Address to listen on.
     pub host: String,
     /// Port to listen on; 0 picks a free one.
@@ -138,6 +141,12 @@ impl Config {
                 max_batch: settings.batch_max_size,
                 max_wait: Duration::from_millis(settings.batch_max_wait_ms),
             },
+            breaker: BreakerSettings {
+                budget: Duration::from_millis(settings.hybrid_budget_ms),
+                trip_after: settings.hybrid_trip_after,
+                open_for: Duration::from_millis(settings.hybrid_open_ms),
+                probes: settings.hybrid_probes,
+            },
             host: settings.host,
             port: settings.port,
             pool: PoolSettings {
@@ -194,12 +203,15 @@ fn events_broker(settings: &Settings) -> anyhow::Result<Option<BrokerUrl>> {
 /// Purchases in flight at once by default. One at a time on a row lock,
 /// twice the pool keeps every connection busy with one purchase queued
 /// behind it, and more would only queue in PostgreSQL; `batched` turns a
-/// queue into batches, and two of the largest keep one committing while
-/// the next fills (measured by the experiment's `overload`; more only
-/// holds more buyers' connections and memory).
+/// queue into batches (as `queued` does its intake, and `hybrid` both),
+/// and two of the largest keep one committing while the next fills
+/// (measured by the experiment's `overload`; more only holds more buyers'
+/// connections and memory).
 fn default_admission_limit(strategy: ConcurrencyStrategy, pool: usize, batch: usize) -> usize {
     match strategy {
-        ConcurrencyStrategy::Batched => batch.saturating_mul(2),
+        ConcurrencyStrategy::Batched
+        | ConcurrencyStrategy::Queued
+        | ConcurrencyStrategy::Hybrid => batch.saturating_mul(2),
         _ => pool.saturating_mul(2),
     }
 }
@@ -237,6 +249,7 @@ impl fmt::Debug for Config {
             .field("strategy", &self.strategy.as_str())
             .field("retry", &self.retry)
             .field("batching", &self.batching)
+            .field("breaker", &self.breaker)
             .field("listen", &format_args!("{}:{}", self.host, self.port))
             .field("pool", &self.pool)
             .field("database_timeouts", &self.database_timeouts)

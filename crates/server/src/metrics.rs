@@ -141,7 +141,19 @@ fn describe() {
         "recordshop_db_statement_timeouts_total",
         "Statements cancelled by statement_timeout (57014)"
     );
+    describe_counter!(
+        "recordshop_orders_dead_lettered_total",
+        "Pending orders rejected as allocation_failed after failing allocation repeatedly"
+    );
+    describe_counter!(
+        "recordshop_breaker_transitions_total",
+        "hybrid: changes of this instance's purchase circuit breaker, by the state entered (open, half_open, closed)"
+    );
     for (gauge, what) in [
+        (
+            "recordshop_breaker_state",
+            "hybrid: this instance's purchase circuit breaker: 0 closed (synchronous), 1 half-open (probing), 2 open (purchases queued)",
+        ),
         (
             "recordshop_db_pool_max_size",
             "Connections the pool may open",

@@ -322,13 +322,16 @@ pub fn app_state(
         config.batching,
     )
     .with_idempotency_settings(config.idempotency)
+    .with_breaker_settings(config.breaker)
     .with_allocation_workers(allocation_workers(pool.clone(), config));
+    let breaker = orders.breaker();
     AppState {
         discs: DiscService::new(discs, config.retry),
         customers: CustomerService::new(Arc::new(customers)),
         orders: PurchaseOrderService::new(Arc::new(orders), config.retry),
         health: Arc::new(health),
         strategy: config.strategy.as_str(),
+        breaker,
         authenticator: config.auth.clone(),
         admission,
     }

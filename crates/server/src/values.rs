@@ -28,7 +28,12 @@ pub(crate) fn positive_duration(raw: &str) -> Result<Duration, String> {
 }
 
 pub(crate) fn default_batch_wait_ms() -> u64 {
-    u64::try_from(BatchSettings::default().max_wait.as_millis()).unwrap_or(u64::MAX)
+    duration_ms(BatchSettings::default().max_wait)
+}
+
+/// A default duration as the whole milliseconds of a `*_MS` setting.
+pub(crate) fn duration_ms(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// A listen address, `host:port`; empty means none.

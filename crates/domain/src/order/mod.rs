@@ -6,6 +6,7 @@
 //! statement, batching) is the store adapter's concurrency strategy, chosen
 //! at start; the rules themselves live here, in [`NewPurchaseOrder::check`].
 
+pub mod breaker;
 mod error;
 mod port;
 mod sales;

@@ -26,6 +26,7 @@ fn state() -> AppState {
         ),
         health: Arc::new(MockStoreHealth::new()),
         strategy: "pessimistic",
+        breaker: None,
         authenticator: authenticator(),
         admission: Admission::new(AdmissionSettings::UNLIMITED),
     }

@@ -16,6 +16,7 @@ use recordshop_domain::RetryPolicy;
 use recordshop_domain::customer::CustomerService;
 use recordshop_domain::disc::DiscService;
 use recordshop_domain::order::PurchaseOrderService;
+use recordshop_domain::order::breaker::BreakerSettings;
 use recordshop_http::admission::{Admission, AdmissionSettings};
 use recordshop_http::{AppState, Authenticator};
 use recordshop_postgres::{
@@ -149,6 +150,19 @@ impl TestApp {
         strategy: ConcurrencyStrategy,
         authenticator: Authenticator,
     ) -> Self {
+        Self::spawn_configured(strategy, authenticator, BreakerSettings::default()).await
+    }
+
+    /// A hybrid app whose breaker runs with `breaker`.
+    pub async fn spawn_hybrid(breaker: BreakerSettings) -> Self {
+        Self::spawn_configured(ConcurrencyStrategy::Hybrid, authenticator(), breaker).await
+    }
+
+    async fn spawn_configured(
+        strategy: ConcurrencyStrategy,
+        authenticator: Authenticator,
+        breaker: BreakerSettings,
+    ) -> Self {
         install_log_subscriber();
         let db = TestDatabase::create().await.expect("test database");
         let settings = PoolSettings {
@@ -162,19 +176,17 @@ impl TestApp {
         decisions.listen(db.config().clone());
         let workers = AllocationWorkers::new(pool.clone(), QueueSettings::default(), decisions);
         workers.start();
+        let orders = PgPurchaseOrderRepository::new(pool.clone(), strategy)
+            .with_breaker_settings(breaker)
+            .with_allocation_workers(workers);
         let state = AppState {
             discs: DiscService::new(
                 Arc::new(PgDiscRepository::new(pool.clone(), strategy)),
                 RetryPolicy::default(),
             ),
             customers: CustomerService::new(Arc::new(PgCustomerRepository::new(pool.clone()))),
-            orders: PurchaseOrderService::new(
-                Arc::new(
-                    PgPurchaseOrderRepository::new(pool.clone(), strategy)
-                        .with_allocation_workers(workers),
-                ),
-                RetryPolicy::default(),
-            ),
+            breaker: orders.breaker(),
+            orders: PurchaseOrderService::new(Arc::new(orders), RetryPolicy::default()),
             health: Arc::new(PgStoreHealth::new(pool)),
             strategy: strategy.as_str(),
             authenticator,

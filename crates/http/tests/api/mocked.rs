@@ -44,6 +44,7 @@ impl Mocks {
             orders: PurchaseOrderService::new(Arc::new(self.orders), RetryPolicy::NEVER),
             health: Arc::new(self.health),
             strategy: "optimistic",
+            breaker: None,
             authenticator: authenticator(),
             admission: Admission::new(AdmissionSettings::UNLIMITED),
         }

@@ -1,11 +1,12 @@
 //! The queued strategy over HTTP: 202 and the pending order, `Prefer`
 //! (RFC 7240) to wait for the outcome, the order's events, and what cannot
-//! be canceled.
+//! be canceled; the hybrid strategy's open breaker and `/health`.
 
 use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;
+use recordshop_domain::order::breaker::BreakerSettings;
 use recordshop_postgres::ConcurrencyStrategy;
 use serde_json::{Value, json};
 
@@ -172,4 +173,50 @@ async fn a_rejected_order_cannot_be_canceled_and_its_events_follow_the_order_rul
         own.body["data"][1]["data"]["rejection_reason"],
         "out_of_stock"
     );
+}
+
+/// `hybrid` with a breaker that opens on its first purchase (no purchase
+/// is within a zero budget): the first purchase is decided at once (201),
+/// `/health` then shows the breaker open, and the next purchase is queued
+/// (202) and confirmed by the workers.
+#[actix_web::test]
+async fn a_hybrid_purchase_is_queued_while_the_breaker_is_open() {
+    let app = TestApp::spawn_hybrid(BreakerSettings {
+        budget: Duration::ZERO,
+        trip_after: 1,
+        open_for: Duration::from_secs(3_600),
+        probes: 1,
+    })
+    .await;
+    let customer = app.create_customer("hybrid", "Hybrid Buyer").await;
+    let disc = app
+        .create_disc("Blue Train", "John Coltrane", 1957, "Jazz", 5)
+        .await;
+    let health = app.send(TestRequest::get().uri("/health")).await;
+    assert_eq!(health.body["strategy"], "hybrid");
+    assert_eq!(health.body["breaker"]["state"], "closed", "{}", health.body);
+
+    let at_once = buy(&app, &customer, &disc, None).await;
+    assert_eq!(at_once.status, StatusCode::CREATED, "{}", at_once.body);
+    assert_eq!(at_once.body["status"], "confirmed");
+    let health = app.send(TestRequest::get().uri("/health")).await;
+    assert_eq!(health.body["breaker"]["state"], "open", "{}", health.body);
+    assert_eq!(health.body["breaker"]["trips"], 1);
+
+    let queued = buy(&app, &customer, &disc, Some("wait=10")).await;
+    assert_eq!(queued.status, StatusCode::CREATED, "{}", queued.body);
+    assert_eq!(queued.header("preference-applied"), Some("wait=10"));
+    let queued = buy(&app, &customer, &disc, Some("respond-async")).await;
+    assert_eq!(queued.status, StatusCode::ACCEPTED, "{}", queued.body);
+    let location = queued.header("location").unwrap().to_owned();
+    let decided = get_waiting(&app, &location, 10).await;
+    assert_eq!(decided.body["status"], "confirmed", "{}", decided.body);
+}
+
+#[actix_web::test]
+async fn other_strategies_show_no_breaker() {
+    let app = TestApp::spawn_with(ConcurrencyStrategy::Batched).await;
+    let health = app.send(TestRequest::get().uri("/health")).await;
+    assert_eq!(health.status, StatusCode::OK);
+    assert!(health.body.get("breaker").is_none(), "{}", health.body);
 }

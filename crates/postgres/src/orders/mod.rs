@@ -5,6 +5,7 @@
 mod atomic;
 mod batched;
 mod cancel;
+mod hybrid;
 mod place;
 mod queued;
 mod sales;
@@ -16,6 +17,7 @@ use deadpool_postgres::Pool;
 use recordshop_domain::StoreError;
 use recordshop_domain::disc::DiscId;
 use recordshop_domain::idempotency::{Created, IdempotentCreate, IdempotentError};
+use recordshop_domain::order::breaker::{BreakerSettings, CircuitBreaker};
 use recordshop_domain::order::{
     NewPurchaseOrder, OrderEvent, OrderStatus, PlaceOrderError, PurchaseOrder, PurchaseOrderFilter,
     PurchaseOrderId, PurchaseOrderRepository, SalesQuery, SalesWindow,
@@ -23,7 +25,8 @@ use recordshop_domain::order::{
 use tokio_postgres::types::Type;
 
 pub use self::batched::BatchSettings;
-use self::batched::Batcher;
+use self::batched::{Backlog, Batcher, PendingIntake};
+use self::hybrid::Hybrid;
 pub use self::queued::{AllocationWorkers, Decisions, QueueSettings};
 use crate::ConcurrencyStrategy;
 use crate::error::store_error;
@@ -38,6 +41,7 @@ pub(crate) fn hot_statements() -> impl Iterator<Item = &'static Statement> {
         .iter()
         .chain(atomic::HOT)
         .chain(batched::HOT)
+        .chain(batched::INTAKE_HOT)
         .chain([&queued::INTAKE, &SELECT_ORDER])
 }
 
@@ -56,6 +60,9 @@ pub(crate) fn hot_statements() -> impl Iterator<Item = &'static Statement> {
 ///   cancellations as pessimistic;
 /// - queued: a purchase is recorded pending by one statement (see
 ///   `orders/queued`) and decided by the [`AllocationWorkers`];
+///   cancellations as pessimistic;
+/// - hybrid: batched, or the queued intake while the [`CircuitBreaker`]
+///   is open (see `orders/hybrid.rs`, bounded by [`BreakerSettings`]);
 ///   cancellations as pessimistic.
 ///
 /// A keyed purchase ([`PurchaseOrderRepository::place_once`]) claims its
@@ -82,10 +89,15 @@ pub struct PgPurchaseOrderRepository {
 enum Placing {
     /// One transaction per purchase (pessimistic, optimistic).
     Transaction,
-    /// One statement per purchase: the atomic sale, or the queued intake.
+    /// One statement per purchase: the atomic sale.
     Statement(&'static Statement),
+    /// Recorded pending, group-committed per disc (keyed purchases one
+    /// statement each, as their key's claim needs).
+    Queued(PendingIntake),
     /// Purchases of a disc combined by a queue per disc.
     Batched(Batcher),
+    /// Batched, or queued while the breaker is open.
+    Hybrid(Hybrid),
 }
 
 impl PgPurchaseOrderRepository {
@@ -110,8 +122,17 @@ impl PgPurchaseOrderRepository {
                 Placing::Transaction
             }
             ConcurrencyStrategy::Atomic => Placing::Statement(atomic::STATEMENT),
-            ConcurrencyStrategy::Queued => Placing::Statement(&queued::INTAKE),
-            ConcurrencyStrategy::Batched => Placing::Batched(Batcher::new(pool.clone(), batching)),
+            ConcurrencyStrategy::Queued => {
+                Placing::Queued(PendingIntake::new(pool.clone(), batching))
+            }
+            ConcurrencyStrategy::Batched => {
+                Placing::Batched(Batcher::new(pool.clone(), batching, Backlog::Ignore))
+            }
+            ConcurrencyStrategy::Hybrid => Placing::Hybrid(Hybrid::new(
+                pool.clone(),
+                batching,
+                BreakerSettings::default(),
+            )),
         };
         Self {
             pool,
@@ -134,6 +155,27 @@ impl PgPurchaseOrderRepository {
         }
     }
 
+    /// The same repository with its breaker bounded by `settings` (the
+    /// hybrid strategy; ignored by the others).
+    #[must_use]
+    pub fn with_breaker_settings(self, settings: BreakerSettings) -> Self {
+        let placing = match self.placing {
+            Placing::Hybrid(hybrid) => Placing::Hybrid(hybrid.with_breaker_settings(settings)),
+            other => other,
+        };
+        Self { placing, ..self }
+    }
+
+    /// The hybrid strategy's breaker, for `/health`; `None` under the
+    /// others.
+    #[must_use]
+    pub fn breaker(&self) -> Option<CircuitBreaker> {
+        match &self.placing {
+            Placing::Hybrid(hybrid) => Some(hybrid.breaker().clone()),
+            _ => None,
+        }
+    }
+
     /// The same repository, keeping idempotency keys per `settings`.
     #[must_use]
     pub fn with_idempotency_settings(self, settings: IdempotencySettings) -> Self {
@@ -149,7 +191,10 @@ impl PgPurchaseOrderRepository {
     pub fn queued_purchases(&self, disc: DiscId) -> usize {
         match &self.placing {
             Placing::Batched(batcher) => batcher.queued(disc),
-            Placing::Transaction | Placing::Statement(_) => 0,
+            Placing::Transaction
+            | Placing::Statement(_)
+            | Placing::Queued(_)
+            | Placing::Hybrid(_) => 0,
         }
     }
 
@@ -159,7 +204,10 @@ impl PgPurchaseOrderRepository {
     pub fn batching_discs(&self) -> usize {
         match &self.placing {
             Placing::Batched(batcher) => batcher.active_discs(),
-            Placing::Transaction | Placing::Statement(_) => 0,
+            Placing::Transaction
+            | Placing::Statement(_)
+            | Placing::Queued(_)
+            | Placing::Hybrid(_) => 0,
         }
     }
 }
@@ -242,13 +290,23 @@ impl PurchaseOrderRepository for PgPurchaseOrderRepository {
             }
             Placing::Statement(statement) => {
                 let client = connection(&self.pool).await?;
-                let placed = atomic::place(&client, statement, order).await;
+                atomic::place(&client, statement, order).await
+            }
+            Placing::Queued(intake) => {
+                let placed = intake.place(order).await;
                 if let Ok(order) = &placed {
                     self.wake_if_pending(order);
                 }
                 placed
             }
             Placing::Batched(batcher) => batcher.place(order).await,
+            Placing::Hybrid(hybrid) => {
+                let placed = hybrid.place(order).await;
+                if let Ok(order) = &placed {
+                    self.wake_if_pending(order);
+                }
+                placed
+            }
         }
     }
 
@@ -277,14 +335,26 @@ impl PurchaseOrderRepository for PgPurchaseOrderRepository {
             }
             Placing::Statement(statement) => {
                 let mut client = connection(&self.pool).await?;
+                atomic::place_once(&mut client, statement, order, once, self.idempotency).await
+            }
+            Placing::Queued(_) => {
+                let mut client = connection(&self.pool).await?;
                 let placed =
-                    atomic::place_once(&mut client, statement, order, once, self.idempotency).await;
+                    atomic::place_once(&mut client, &queued::INTAKE, order, once, self.idempotency)
+                        .await;
                 if let Ok(Created::New(order)) = &placed {
                     self.wake_if_pending(order);
                 }
                 placed
             }
             Placing::Batched(batcher) => batcher.place_once(order, once, self.idempotency).await,
+            Placing::Hybrid(hybrid) => {
+                let placed = hybrid.place_once(order, once, self.idempotency).await;
+                if let Ok(Created::New(order)) = &placed {
+                    self.wake_if_pending(order);
+                }
+                placed
+            }
         }
     }
 

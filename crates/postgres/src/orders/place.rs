@@ -32,6 +32,21 @@ const LOCK_DISC: Statement = Statement::new(
     WHERE id = $1 AND deleted_at IS NULL
     FOR UPDATE",
 );
+/// As [`LOCK_DISC`], but `FOR NO KEY UPDATE`, which is all a stock write
+/// needs and, unlike `FOR UPDATE`, does not block the `KEY SHARE` lock an
+/// order's foreign key takes: the hybrid strategy's synchronous path, so
+/// that the queued intake of the same disc never waits for its batch (and
+/// the batch, which may wait for the intake's advisory lock when it queues
+/// behind a backlog, cannot deadlock with it).
+const LOCK_DISC_FOR_STOCK: Statement = Statement::new(
+    "lock_disc_for_stock",
+    "
+    SELECT id, name, artist, year_of_release, genre, quantity, created_at, updated_at,
+           now() AS sold_at
+    FROM discs
+    WHERE id = $1 AND deleted_at IS NULL
+    FOR NO KEY UPDATE",
+);
 const READ_DISC: Statement = Statement::new(
     "read_disc",
     "
@@ -80,7 +95,8 @@ const RECORD_SALE: Statement = Statement::new(
 
 /// What a purchase runs, prepared on every connection before the server
 /// says it is ready (see `crate::health`).
-pub(super) const HOT: &[Statement] = &[LOOK, LOCK_DISC, READ_DISC, RECORD_SALE];
+pub(super) const HOT: &[Statement] =
+    &[LOOK, LOCK_DISC, LOCK_DISC_FOR_STOCK, READ_DISC, RECORD_SALE];
 
 /// The disc as the sale finds it, and the time the sale will bear.
 pub(super) struct DiscOnSale {
@@ -88,17 +104,18 @@ pub(super) struct DiscOnSale {
     pub(super) sold_at: DateTime<Utc>,
 }
 
-/// The disc `id` as the sale finds it: locked (`SELECT … FOR UPDATE`) unless
-/// the strategy is optimistic. `None` when unknown or deleted.
+/// The disc `id` as the sale finds it: locked (`SELECT … FOR UPDATE`; `FOR
+/// NO KEY UPDATE` under `hybrid`) unless the strategy is optimistic. `None`
+/// when unknown or deleted.
 pub(super) async fn read_disc(
     client: &impl GenericClient,
     strategy: ConcurrencyStrategy,
     id: DiscId,
 ) -> Result<Option<DiscOnSale>, StoreError> {
-    let sql = if strategy.locks_rows() {
-        LOCK_DISC
-    } else {
-        READ_DISC
+    let sql = match strategy {
+        ConcurrencyStrategy::Hybrid => LOCK_DISC_FOR_STOCK,
+        _ if strategy.locks_rows() => LOCK_DISC,
+        _ => READ_DISC,
     };
     let started = std::time::Instant::now();
     let row = query_opt(client, &sql, &[&id.as_uuid()]).await;

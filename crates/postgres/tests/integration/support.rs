@@ -15,12 +15,21 @@ use recordshop_domain::disc::{
     ArtistName, Disc, DiscId, DiscName, DiscService, Genre, NewDisc, ReleaseYear, StockQuantity,
 };
 use recordshop_domain::idempotency::{IdempotencyKey, IdempotencyRequest, KeyOwner};
+use recordshop_domain::order::breaker::BreakerSettings;
 use recordshop_domain::order::{OrderQuantity, PurchaseOrderService};
 use recordshop_postgres::{
     BatchSettings, ConcurrencyStrategy, PgCustomerRepository, PgDiscRepository,
     PgPurchaseOrderRepository, PoolSettings, create_pool,
 };
 use recordshop_testdb::TestDatabase;
+
+/// A breaker whose budget no purchase exceeds.
+pub const NEVER_OPENS: BreakerSettings = BreakerSettings {
+    budget: Duration::from_secs(3_600),
+    trip_after: u32::MAX,
+    open_for: Duration::from_secs(1),
+    probes: 1,
+};
 
 /// Connections for tests that race many tasks against one row.
 pub const CONCURRENT_POOL: usize = 16;
@@ -52,8 +61,12 @@ impl Harness {
         PgCustomerRepository::new(self.pool.clone())
     }
 
+    /// Orders placed per `strategy`. `hybrid` runs with a breaker that
+    /// never opens: the contract suite holds its synchronous path to every
+    /// synchronous rule, and `purchases/hybrid.rs` tests the switch.
     pub fn orders(&self, strategy: ConcurrencyStrategy) -> PgPurchaseOrderRepository {
         PgPurchaseOrderRepository::new(self.pool.clone(), strategy)
+            .with_breaker_settings(NEVER_OPENS)
     }
 
     /// A batched repository bounded by `settings`.

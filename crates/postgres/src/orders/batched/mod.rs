@@ -24,12 +24,14 @@
 //! requests in flight, and the order is real (it can be read and canceled).
 
 mod failure;
+mod intake;
 mod keys;
 mod purchase;
 mod queue;
 mod sale;
 
-pub(super) use sale::HOT;
+pub(super) use intake::HOT as INTAKE_HOT;
+pub(super) use sale::{Backlog, HOT};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,8 +45,9 @@ use recordshop_domain::order::{NewPurchaseOrder, PlaceOrderError, PurchaseOrder}
 use tokio::sync::oneshot;
 
 use crate::idempotency::{IdempotencySettings, unkeyed};
+use intake::Intake;
 use purchase::{Keyed, Outcome, Purchase};
-use queue::GroupCommit;
+use queue::{GroupCommit, Runner};
 use sale::Sale;
 
 /// Bounds of the batched strategy's batches.
@@ -82,9 +85,9 @@ pub(crate) struct Batcher {
 }
 
 impl Batcher {
-    pub(crate) fn new(pool: Pool, settings: BatchSettings) -> Self {
+    pub(crate) fn new(pool: Pool, settings: BatchSettings, backlog: Backlog) -> Self {
         Self {
-            queues: Arc::new(GroupCommit::new(Sale::new(pool), settings)),
+            queues: Arc::new(GroupCommit::new(Sale::new(pool, backlog), settings)),
         }
     }
 
@@ -112,28 +115,7 @@ impl Batcher {
     }
 
     async fn submit(&self, order: &NewPurchaseOrder, key: Option<Keyed>) -> Outcome {
-        let (reply, answer) = oneshot::channel();
-        self.queues.submit(
-            order.disc_id,
-            Purchase {
-                order: order.clone(),
-                key,
-                reply,
-                queued_at: std::time::Instant::now(),
-                caller: tracing::Span::current(),
-            },
-        );
-        answer.await.unwrap_or_else(|_| {
-            // The worker dropped the purchase unanswered: it panicked or
-            // the runtime is shutting down. Whether the order was placed is
-            // unknown to this caller, like a lost connection.
-            Err(StoreError::Unexpected(anyhow!(
-                "the batch of disc {} stopped before answering order {}",
-                order.disc_id,
-                order.id
-            ))
-            .into())
-        })
+        submit(&self.queues, order, key).await
     }
 
     /// Purchases of `disc` waiting for a batch.
@@ -145,4 +127,63 @@ impl Batcher {
     pub(crate) fn active_discs(&self) -> usize {
         self.queues.active_keys()
     }
+}
+
+/// The queued strategy's intake of one repository, group-committed per
+/// disc (see `intake.rs`), bounded by the same [`BatchSettings`]. Clones
+/// share the queues.
+#[derive(Clone)]
+pub(crate) struct PendingIntake {
+    queues: Arc<GroupCommit<Intake>>,
+}
+
+impl PendingIntake {
+    pub(crate) fn new(pool: Pool, settings: BatchSettings) -> Self {
+        Self {
+            queues: Arc::new(GroupCommit::new(Intake::new(pool), settings)),
+        }
+    }
+
+    /// Records `order` pending in the next intake batch of its disc, or
+    /// says why not.
+    pub(crate) async fn place(
+        &self,
+        order: &NewPurchaseOrder,
+    ) -> Result<PurchaseOrder, PlaceOrderError> {
+        unkeyed(submit(&self.queues, order, None).await)
+    }
+}
+
+/// Queues `order` for the next batch of its disc in `queues` and waits for
+/// its own answer.
+async fn submit<R>(
+    queues: &Arc<GroupCommit<R>>,
+    order: &NewPurchaseOrder,
+    key: Option<Keyed>,
+) -> Outcome
+where
+    R: Runner<Key = DiscId, Item = Purchase>,
+{
+    let (reply, answer) = oneshot::channel();
+    queues.submit(
+        order.disc_id,
+        Purchase {
+            order: order.clone(),
+            key,
+            reply,
+            queued_at: std::time::Instant::now(),
+            caller: tracing::Span::current(),
+        },
+    );
+    answer.await.unwrap_or_else(|_| {
+        // The worker dropped the purchase unanswered: it panicked or the
+        // runtime is shutting down. Whether the order was placed is unknown
+        // to this caller, like a lost connection.
+        Err(StoreError::Unexpected(anyhow!(
+            "the batch of disc {} stopped before answering order {}",
+            order.disc_id,
+            order.id
+        ))
+        .into())
+    })
 }

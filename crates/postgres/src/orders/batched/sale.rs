@@ -60,9 +60,40 @@ const RECORD_SALES: Statement = Statement::new(
     RETURNING id, created_at",
 );
 
+/// Whether `$1` has orders waiting for the allocation workers; asked under
+/// the disc's row lock by a batch that defers to them (the hybrid
+/// strategy). The partial index of pending orders answers it.
+const HAS_BACKLOG: Statement = Statement::new(
+    "disc_has_backlog",
+    "
+    SELECT EXISTS (SELECT FROM purchase_orders WHERE disc_id = $1 AND status = 'pending')",
+);
+
+/// The orders of a batch that queues behind its disc's backlog, pending,
+/// in the batch's order (`arrival` is assigned as the rows are inserted),
+/// under the disc's intake lock as every intake (see `orders/queued`), so
+/// that arrival order is commit order.
+const RECORD_PENDING: Statement = Statement::new(
+    "record_pending",
+    "
+    WITH intake_lock AS (
+        SELECT pg_advisory_xact_lock(1919116371, hashtext($1::uuid::text))
+    )
+    INSERT INTO purchase_orders
+        (id, customer_id, disc_id, quantity, status, customer_snapshot, disc_snapshot, decided_at)
+    SELECT o.id, o.customer_id, $1, o.quantity, 'pending', o.customer_snapshot, o.disc_snapshot,
+           NULL
+    FROM UNNEST($2::uuid[], $3::uuid[], $4::integer[], $5::jsonb[], $6::jsonb[])
+             WITH ORDINALITY AS o (id, customer_id, quantity, customer_snapshot, disc_snapshot, turn)
+    CROSS JOIN intake_lock
+    ORDER BY o.turn
+    RETURNING id, created_at",
+);
+
 /// What a batch runs, prepared on every connection before the server says
 /// it is ready (see `crate::health`).
-pub(in crate::orders) const HOT: &[Statement] = &[SELECT_CUSTOMERS, RECORD_SALES];
+pub(in crate::orders) const HOT: &[Statement] =
+    &[SELECT_CUSTOMERS, RECORD_SALES, HAS_BACKLOG, RECORD_PENDING];
 
 /// A purchase of the batch (by index) whose customer may buy, with the
 /// customer as read.
@@ -72,14 +103,28 @@ struct Buyer<'a> {
     customer: &'a Customer,
 }
 
+/// What a batch does with its disc's pending orders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Backlog {
+    /// Ignores them: only the queued and hybrid strategies create pending
+    /// orders, so a batched server never finds any of its own.
+    Ignore,
+    /// Queues the whole batch behind them (pending, for the allocation
+    /// workers), so that no purchase decided now takes a unit an earlier
+    /// pending order of the disc may still get: the hybrid strategy, whose
+    /// open breaker leaves pending orders behind.
+    Defer,
+}
+
 /// Runs batches on connections of `pool`.
 pub(super) struct Sale {
     pool: Pool,
+    backlog: Backlog,
 }
 
 impl Sale {
-    pub(super) fn new(pool: Pool) -> Self {
-        Self { pool }
+    pub(super) fn new(pool: Pool, backlog: Backlog) -> Self {
+        Self { pool, backlog }
     }
 }
 
@@ -131,7 +176,7 @@ impl Sale {
         if batch.is_empty() {
             return;
         }
-        match sell(&mut client, disc_id, &batch, &customers).await {
+        match sell(&mut client, disc_id, &batch, &customers, self.backlog).await {
             Ok(answers) => {
                 let confirmed = answers
                     .iter()
@@ -154,7 +199,7 @@ impl Sale {
 }
 
 /// Every customer of the batch, in one query.
-async fn read_customers(
+pub(super) async fn read_customers(
     client: &impl GenericClient,
     batch: &[Purchase],
 ) -> Result<HashMap<CustomerId, Customer>, StoreError> {
@@ -266,6 +311,7 @@ async fn sell(
     disc_id: DiscId,
     batch: &[Purchase],
     customers: &HashMap<CustomerId, Customer>,
+    backlog: Backlog,
 ) -> Result<Vec<Outcome>, StoreError> {
     let roles = keys::roles(batch);
     let tx = begin(client, IsolationLevel::ReadCommitted).await?;
@@ -301,7 +347,7 @@ async fn sell(
         // Nothing written but claims, which this rolls back.
         drop(tx);
     } else {
-        let sold = sell_to(&tx, disc_id, &buyers).await?;
+        let sold = sell_to(&tx, disc_id, &buyers, backlog).await?;
         let mut keyed_sales: Vec<(usize, Uuid)> = Vec::new();
         for (buyer, sale) in buyers.iter().zip(&sold) {
             if roles.get(buyer.index) != Some(&KeyRole::Candidate) {
@@ -350,13 +396,26 @@ async fn sell(
 }
 
 /// Locks the disc, allocates its stock to `buyers`, and writes the sales;
-/// returns, per buyer, its order as stored or why it was refused.
+/// returns, per buyer, its order as stored or why it was refused. When
+/// `backlog` says to defer and the disc has pending orders, the buyers
+/// join them instead ([`queue_behind`]).
 async fn sell_to(
     tx: &impl GenericClient,
     disc_id: DiscId,
     buyers: &[Buyer<'_>],
+    backlog: Backlog,
 ) -> Result<Vec<Result<PurchaseOrder, PlaceOrderError>>, StoreError> {
-    let on_sale = read_disc(tx, ConcurrencyStrategy::Batched, disc_id).await?;
+    // The hybrid's batches lock the disc without blocking its intake.
+    let strategy = match backlog {
+        Backlog::Ignore => ConcurrencyStrategy::Batched,
+        Backlog::Defer => ConcurrencyStrategy::Hybrid,
+    };
+    let on_sale = read_disc(tx, strategy, disc_id).await?;
+    if let (Backlog::Defer, Some(on_sale)) = (backlog, &on_sale)
+        && has_backlog(tx, disc_id).await?
+    {
+        return queue_behind(tx, &on_sale.disc, buyers).await;
+    }
     let sold_at = on_sale.as_ref().map_or_else(Utc::now, |on| on.sold_at);
     let mut sales = allocate(on_sale.as_ref().map(|on| &on.disc), sold_at, buyers);
     let sold: Vec<&PurchaseOrder> = sales.iter().filter_map(|a| a.as_ref().ok()).collect();
@@ -369,6 +428,82 @@ async fn sell_to(
         }
     }
     Ok(sales)
+}
+
+async fn has_backlog(tx: &impl GenericClient, disc_id: DiscId) -> Result<bool, StoreError> {
+    let rows = query(tx, &HAS_BACKLOG, &[&disc_id.as_uuid()])
+        .await
+        .map_err(store_error)?;
+    rows.first()
+        .map_or(Ok(false), |row| row.try_get(0))
+        .map_err(|e| StoreError::Unexpected(e.into()))
+}
+
+/// Records `buyers` pending behind the disc's backlog, as the queued
+/// intake would: each is refused now only if the stock is already short
+/// of what it asks (the disc as the batch found it), and the allocation
+/// workers decide the rest in arrival order.
+async fn queue_behind(
+    tx: &impl GenericClient,
+    disc: &Disc,
+    buyers: &[Buyer<'_>],
+) -> Result<Vec<Result<PurchaseOrder, PlaceOrderError>>, StoreError> {
+    let mut waiting: Vec<Result<PurchaseOrder, PlaceOrderError>> = buyers
+        .iter()
+        .map(|buyer| {
+            let order = buyer.order;
+            order.check(Some(buyer.customer), Some(disc))?;
+            Ok(PurchaseOrder {
+                id: order.id,
+                customer_id: order.customer_id,
+                disc_id: order.disc_id,
+                quantity: order.quantity,
+                status: OrderStatus::Pending,
+                rejection_reason: None,
+                created_at: disc.updated_at,
+                decided_at: None,
+                canceled_at: None,
+                customer: buyer.customer.clone(),
+                disc: disc.clone(),
+            })
+        })
+        .collect();
+    let pending: Vec<&PurchaseOrder> = waiting.iter().filter_map(|a| a.as_ref().ok()).collect();
+    if pending.is_empty() {
+        return Ok(waiting);
+    }
+    let ids: Vec<Uuid> = pending.iter().map(|o| o.id.as_uuid()).collect();
+    let customer_ids: Vec<Uuid> = pending.iter().map(|o| o.customer_id.as_uuid()).collect();
+    let quantities: Vec<i32> = pending.iter().map(|o| o.quantity.get()).collect();
+    let customers: Vec<_> = pending
+        .iter()
+        .map(|o| Json(StoredCustomer::from(&o.customer)))
+        .collect();
+    let discs: Vec<_> = pending
+        .iter()
+        .map(|o| Json(StoredDisc::from(&o.disc)))
+        .collect();
+    let rows = query(
+        tx,
+        &RECORD_PENDING,
+        &[
+            &disc.id.as_uuid(),
+            &ids,
+            &customer_ids,
+            &quantities,
+            &customers,
+            &discs,
+        ],
+    )
+    .await
+    .map_err(store_error)?;
+    let created = created_at_by_id(&rows, pending.len(), disc.id)?;
+    for order in waiting.iter_mut().filter_map(|a| a.as_mut().ok()) {
+        order.created_at = *created.get(&order.id.as_uuid()).ok_or_else(|| {
+            StoreError::Unexpected(anyhow!("order {} of the batch was not stored", order.id))
+        })?;
+    }
+    Ok(waiting)
 }
 
 /// Writes the new stock and the orders; returns each order's `created_at`.
@@ -404,11 +539,19 @@ async fn record_sales(
     )
     .await
     .map_err(store_error)?;
-    if rows.len() != sold.len() {
+    created_at_by_id(&rows, sold.len(), disc_id)
+}
+
+/// The `id, created_at` rows of a batch's insert of `expected` orders.
+fn created_at_by_id(
+    rows: &[tokio_postgres::Row],
+    expected: usize,
+    disc_id: DiscId,
+) -> Result<HashMap<Uuid, DateTime<Utc>>, StoreError> {
+    if rows.len() != expected {
         return Err(StoreError::Unexpected(anyhow!(
-            "the batch stored {} of {} orders for disc {disc_id}",
+            "the batch stored {} of {expected} orders for disc {disc_id}",
             rows.len(),
-            sold.len()
         )));
     }
     rows.iter()

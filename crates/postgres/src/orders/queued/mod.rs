@@ -2,12 +2,26 @@
 //! once; allocation workers decide pending orders later, per disc, in
 //! arrival order, in batches.
 //!
-//! - Intake ([`INTAKE`]) is one autocommit statement that checks what it can
-//!   without waiting (the customer is active, the disc exists and has at
-//!   least the units asked for right now) and inserts the pending order. It
-//!   reads the disc row without locking it, and the order's foreign key only
-//!   takes a `KEY SHARE` lock, which the workers' `FOR NO KEY UPDATE` does
-//!   not block: intake of a hot disc never waits for its allocation.
+//! - Intake is one autocommit statement that checks what it can without
+//!   waiting (the customer is active, the disc exists and has at least the
+//!   units asked for right now) and inserts the pending order: for many
+//!   purchases of a disc at once, group-committed (`batched/intake.rs`),
+//!   or for one keyed purchase inside its key's transaction ([`INTAKE`]).
+//!   It reads the disc row without locking it, and the order's foreign key
+//!   only takes a `KEY SHARE` lock, which the workers' `FOR NO KEY UPDATE`
+//!   does not block: intake of a hot disc never waits for its allocation.
+//! - Arrival order is commit order, per disc: an intake statement takes
+//!   the disc's intake lock, `pg_advisory_xact_lock(1919116371,
+//!   hashtext(disc id))` (a transaction-level advisory lock in the two-key
+//!   space, which the relay's one-key lock never meets; "rcqu" in ASCII;
+//!   two discs whose ids hash alike only share a lock, which costs waiting,
+//!   never correctness), before its rows get their `arrival` numbers, and
+//!   holds it until its commit. Without it, two processes' intakes of one disc could
+//!   commit in the other order than they numbered their orders, and a
+//!   worker deciding the first committed would serve a later arrival
+//!   before an earlier one (the two-process test caught it once intake was
+//!   batched). Only intakes wait for each other there; workers never take
+//!   it.
 //! - Workers ([`allocate`]) run in every server process. Each takes the disc
 //!   whose oldest pending order is oldest, locked `FOR NO KEY UPDATE SKIP
 //!   LOCKED` so workers of every process share the discs without ever
@@ -39,7 +53,10 @@ use crate::sql::Statement;
 pub(super) const INTAKE: Statement = Statement::new(
     "queue_purchase",
     "
-    WITH buyer AS (
+    WITH intake_lock AS (
+        SELECT pg_advisory_xact_lock(1919116371, hashtext($3::uuid::text))
+    ),
+    buyer AS (
         SELECT id, document, name, birth_date, email, phone, is_active, created_at, updated_at
         FROM customers
         WHERE id = $2 AND is_active
@@ -52,7 +69,7 @@ pub(super) const INTAKE: Statement = Statement::new(
     INSERT INTO purchase_orders
         (id, customer_id, disc_id, quantity, status, customer_snapshot, disc_snapshot, decided_at)
     SELECT $1, buyer.id, shelf.id, $4::integer, 'pending', to_jsonb(buyer), to_jsonb(shelf), NULL
-    FROM buyer, shelf
+    FROM intake_lock, buyer, shelf
     RETURNING id, customer_id, disc_id, quantity, status, rejection_reason, created_at,
               decided_at, canceled_at, customer_snapshot, disc_snapshot",
 );

@@ -3,6 +3,7 @@
 
 mod batching;
 pub mod held_lock;
+mod hybrid;
 mod keyed;
 mod keyed_batches;
 mod queued;
@@ -12,14 +13,16 @@ mod rules;
 use recordshop_postgres::ConcurrencyStrategy;
 
 /// Generates one module per strategy (`mod pessimistic`, `mod optimistic`,
-/// `mod atomic`, `mod batched`), each with one test per listed body, so a
-/// failure names the strategy.
+/// `mod atomic`, `mod batched`, and `mod hybrid_closed`: the hybrid
+/// strategy with a breaker that never opens, see `support::NEVER_OPENS`),
+/// each with one test per listed body, so a failure names the strategy.
 macro_rules! for_each_strategy {
     ($($body:ident::$test:ident),* $(,)?) => {
         strategy_suite!(pessimistic, Pessimistic; $($body::$test),*);
         strategy_suite!(optimistic, Optimistic; $($body::$test),*);
         strategy_suite!(atomic, Atomic; $($body::$test),*);
         strategy_suite!(batched, Batched; $($body::$test),*);
+        strategy_suite!(hybrid_closed, Hybrid; $($body::$test),*);
     };
 }
 
@@ -62,9 +65,10 @@ for_each_strategy!(
 #[test]
 fn every_strategy_has_a_suite() {
     // A new synchronous strategy needs its module in `for_each_strategy!`;
-    // the queued one, which answers pending, has its own below.
+    // the queued one, which answers pending, and the hybrid's switch have
+    // their own below.
     assert_eq!(ConcurrencyStrategy::SYNCHRONOUS.len(), 4);
-    assert_eq!(ConcurrencyStrategy::ALL.len(), 5);
+    assert_eq!(ConcurrencyStrategy::ALL.len(), 6);
 }
 
 mod queued_strategy {
@@ -85,5 +89,24 @@ mod queued_strategy {
         two_processes_keep_arrival_order_and_sell_exactly_the_stock,
         a_poison_order_is_dead_lettered_and_does_not_block_its_disc,
         a_decision_in_one_process_wakes_a_waiter_in_another,
+    );
+}
+
+mod hybrid_strategy {
+    macro_rules! hybrid_tests {
+        ($($test:ident),* $(,)?) => {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    super::hybrid::$test().await;
+                }
+            )*
+        };
+    }
+
+    hybrid_tests!(
+        a_slow_purchase_opens_the_breaker_and_a_fast_probe_closes_it,
+        a_purchase_queues_behind_its_discs_pending_orders,
+        a_flapping_breaker_sells_exactly_the_stock,
     );
 }

@@ -23,7 +23,7 @@ const DECIDED_WITHIN: Duration = Duration::from_secs(10);
 /// A queued service over `pool` whose workers run when `workers` is true
 /// (a process that only takes orders in, otherwise), listening for every
 /// process's decisions.
-fn queued_service(
+pub fn queued_service(
     harness: &Harness,
     pool: deadpool_postgres::Pool,
     workers: bool,
@@ -39,14 +39,18 @@ fn queued_service(
     PurchaseOrderService::new(Arc::new(repository), RetryPolicy::default())
 }
 
-async fn buy(service: &PurchaseOrderService, customer: &Customer, disc: &Disc) -> PurchaseOrder {
+pub async fn buy(
+    service: &PurchaseOrderService,
+    customer: &Customer,
+    disc: &Disc,
+) -> PurchaseOrder {
     service
         .place(customer.id, disc.id, units(1))
         .await
         .expect("intake")
 }
 
-async fn decided(service: &PurchaseOrderService, id: PurchaseOrderId) -> PurchaseOrder {
+pub async fn decided(service: &PurchaseOrderService, id: PurchaseOrderId) -> PurchaseOrder {
     let order = service
         .get_decided(id, DECIDED_WITHIN)
         .await
