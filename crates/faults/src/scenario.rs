@@ -96,6 +96,14 @@ const STOP_WITHIN: Duration = Duration::from_secs(10);
 const READY_WITHIN: Duration = Duration::from_secs(30);
 /// Longer than any scenario.
 const TOKEN_TTL: Duration = Duration::from_secs(3600);
+/// The hybrid's breaker in the suite: 1 ms budget, 4 slow purchases in a
+/// row open it for 50 ms, 2 probes.
+const FLAPPING_BREAKER: [(&str, &str); 4] = [
+    ("HYBRID_BUDGET_MS", "1"),
+    ("HYBRID_TRIP_AFTER", "4"),
+    ("HYBRID_OPEN_MS", "50"),
+    ("HYBRID_PROBES", "2"),
+];
 /// How long RabbitMQ stays down in the broker scenario.
 const BROKER_OUTAGE: Duration = Duration::from_secs(5);
 /// Once RabbitMQ is back, every event must be confirmed within this long
@@ -220,6 +228,14 @@ async fn fixture(
         .log_to(&log);
     for (setting, value) in settings {
         launch = launch.setting(setting, value)?;
+    }
+    if strategy == ConcurrencyStrategy::Hybrid {
+        // A breaker that trips on almost every purchase and probes again
+        // soon after: both paths, and the switches between them, are then
+        // under the fault, not only the synchronous one a light load keeps.
+        for (setting, value) in FLAPPING_BREAKER {
+            launch = launch.setting(setting, value)?;
+        }
     }
     let options = ClientOptions {
         connections,

@@ -111,6 +111,11 @@ fn describe() {
         "Purchases per batch of the batched strategy"
     );
     describe_histogram!(
+        "recordshop_intake_batch_size",
+        Unit::Count,
+        "Purchases per intake batch of the queued strategy (and the hybrid's queued path)"
+    );
+    describe_histogram!(
         "recordshop_batch_queue_seconds",
         Unit::Seconds,
         "Time a purchase waited for its batch to start"

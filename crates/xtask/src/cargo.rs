@@ -54,8 +54,8 @@ pub struct ToolArgs {
 
 #[derive(clap::Args)]
 pub struct FaultsArgs {
-    /// Shorter loads under the pessimistic strategy only (well under a
-    /// minute of scenarios), for CI. Without it every strategy runs.
+    /// Shorter loads under `pessimistic` and `queued` only (about two
+    /// minutes of scenarios), for CI. Without it every strategy runs.
     #[arg(long)]
     quick: bool,
     /// Arguments for the suite, after `--`: `cargo xtask faults --
