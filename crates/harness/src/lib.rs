@@ -37,16 +37,20 @@ pub mod interrupt;
 pub mod ledger;
 pub mod memory;
 pub mod net;
+pub mod nginx;
 pub mod otlp;
 pub mod packages;
 pub mod postgres;
 pub mod process;
+pub mod prometheus;
 pub mod rabbitmq;
 pub mod scrape;
 mod scratch;
 pub mod seed;
 pub mod server;
 pub mod signing;
+#[cfg(test)]
+mod testing;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};

@@ -53,6 +53,34 @@ impl Account {
         command
     }
 
+    /// A command that becomes `program` running as this account, from `/`,
+    /// for programs the tools supervise as children (`pg_autoctl run`):
+    /// `setpriv` switches user and groups and execs the program in place, so
+    /// the child's pid is the program's and a SIGTERM reaches it alone.
+    /// [`Account::command`]'s `runuser` stays in between and kills its child
+    /// 2 s after a SIGTERM, which cuts a clean shutdown short. `setpriv`
+    /// leaves the environment as it is: callers set `HOME` and the rest.
+    #[must_use]
+    pub fn exec_command(&self, program: &Path) -> Command {
+        let mut command = match self {
+            Self::Current => Command::new(program),
+            Self::Postgres { .. } => {
+                let mut command = Command::new("setpriv");
+                command
+                    .args([
+                        "--reuid=postgres",
+                        "--regid=postgres",
+                        "--init-groups",
+                        "--",
+                    ])
+                    .arg(program);
+                command
+            }
+        };
+        command.current_dir("/");
+        command
+    }
+
     /// Makes `path` this account's, so the server may write there.
     ///
     /// # Errors
