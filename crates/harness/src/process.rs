@@ -120,12 +120,12 @@ pub fn signal(pid: u32, signal: Signal) -> anyhow::Result<()> {
     kill(Pid::from_raw(raw), signal).with_context(|| format!("sending {signal} to pid {pid}"))
 }
 
-/// Stops a child that leads a process group of its own (spawned with
-/// `process_group(0)`): `ask` to the child, up to `grace` for it to exit,
-/// then SIGKILL to its whole group, so the helpers it started (nginx's
-/// workers, pg_autoctl's services, the Erlang VM's port programs) cannot
-/// outlive it; reaped either way. A zero `grace` kills at once. Returns
-/// whether it had to kill.
+/// Stops a child: `ask` to it, up to `grace` for it to exit, then SIGKILL
+/// to it and, when it leads a process group of its own (spawned with
+/// `process_group(0)`), to the whole group, so the helpers it started
+/// (nginx's workers, pg_autoctl's services, the Erlang VM's port programs)
+/// cannot outlive it; reaped either way. A zero `grace` kills at once.
+/// Returns whether it had to kill.
 ///
 /// # Errors
 /// When the child cannot be watched, killed or waited for.
@@ -145,8 +145,10 @@ pub fn stop_group(child: &mut Child, ask: Signal, grace: Duration) -> anyhow::Re
             child.id()
         );
     }
-    // Not reaped yet, so its pid (the group's id) cannot have been reused.
-    // It may have exited meanwhile; wait() reports either way.
+    // Not reaped yet, so no other process can hold its pid, and a group
+    // of that id can only be the one it leads. It may have exited
+    // meanwhile (and a child in another group has no such group); wait()
+    // reports either way.
     let _ = signal_group(child.id(), Signal::SIGKILL);
     let _ = child.kill();
     child.wait().context("waiting for a killed process")?;
@@ -188,18 +190,32 @@ pub fn describe_exit(status: ExitStatus) -> String {
     }
 }
 
-/// Whether a process with this id exists (pid files of earlier runs).
+/// Whether a process with this id exists (pid files of earlier runs), a
+/// zombie (exited, not reaped yet) counting as gone.
 #[must_use]
 pub fn is_alive(pid: u32) -> bool {
     match i32::try_from(pid) {
         // Signal 0 checks existence and permission without signalling;
         // EPERM means it exists under another user.
-        Ok(raw) => !matches!(
-            kill(Pid::from_raw(raw), None),
-            Err(nix::errno::Errno::ESRCH)
-        ),
+        Ok(raw) => {
+            !matches!(
+                kill(Pid::from_raw(raw), None),
+                Err(nix::errno::Errno::ESRCH)
+            ) && !is_zombie(pid)
+        }
         Err(_) => false,
     }
+}
+
+/// Whether `pid` has exited and waits for its parent to reap it: a server
+/// whose parent exited first lingers so until init reaps it.
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        // The state follows the command name, which is in parentheses.
+        stat.rfind(')')
+            .and_then(|end| stat[end + 1..].split_whitespace().next())
+            .is_some_and(|state| state == "Z")
+    })
 }
 
 /// Whether process `pid` runs the program `name` (its `comm`, which
@@ -211,6 +227,7 @@ pub fn runs(pid: u32, name: &str) -> bool {
     const COMM_LEN: usize = 15;
     std::fs::read_to_string(format!("/proc/{pid}/comm"))
         .is_ok_and(|comm| comm.trim_end() == &name[..name.len().min(COMM_LEN)])
+        && !is_zombie(pid)
 }
 
 /// The pid `pid_file` names (its first line), when that process still runs
@@ -258,6 +275,20 @@ pub fn tail(path: &Path, lines: usize) -> String {
 fn last_lines(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Waits up to `within` for `child` to exit; when it is still running
+/// then, kills it (its process group too, when it leads one) and returns
+/// `None`.
+///
+/// # Errors
+/// When it cannot be watched, killed or waited for.
+pub fn wait_within(child: &mut Child, within: Duration) -> anyhow::Result<Option<ExitStatus>> {
+    if let Some(status) = wait_until(within, Duration::from_millis(20), || Ok(child.try_wait()?))? {
+        return Ok(Some(status));
+    }
+    stop_group(child, Signal::SIGKILL, Duration::ZERO)?;
+    Ok(None)
 }
 
 /// Polls `check` every `step` until it yields a value or `within` passes

@@ -369,18 +369,10 @@ impl Launch {
             .spawn()
             .context("starting `recordshop migrate`")?;
         let status = match &self.program {
-            Program::Binary(_) => {
-                match process::wait_until(MIGRATE_WITHIN, Duration::from_millis(20), || {
-                    Ok(child.try_wait()?)
-                })? {
-                    Some(status) => status,
-                    None => {
-                        let _ = child.kill();
-                        let _ = child.wait();
-                        bail!("`recordshop migrate` took over {MIGRATE_WITHIN:?}");
-                    }
-                }
-            }
+            Program::Binary(_) => match process::wait_within(&mut child, MIGRATE_WITHIN)? {
+                Some(status) => status,
+                None => bail!("`recordshop migrate` took over {MIGRATE_WITHIN:?}"),
+            },
             Program::CargoRelease { .. } => process::wait(&mut child, INTERRUPT_GRACE)?,
         };
         if crate::interrupt::interrupted() {

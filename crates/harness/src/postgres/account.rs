@@ -1,8 +1,9 @@
 //! Which OS user runs the PostgreSQL server programs.
 //!
-//! `initdb`, `pg_ctl` and `postgres` refuse to run as root. Run as root (CI,
-//! containers), the tools run them as the `postgres` user through `runuser`
-//! and hand it the directories they write to; otherwise they run as we do.
+//! `initdb`, `pg_ctl`, `postgres` and `pg_autoctl` refuse to run as root.
+//! Run as root (CI, containers), the tools run them as the `postgres` user
+//! through `runuser` (`setpriv` for the ones they supervise) and hand it
+//! the directories they write to; otherwise they run as we do.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
