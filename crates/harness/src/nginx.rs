@@ -156,7 +156,7 @@ impl Proxy {
             bail!("a proxy needs at least one upstream");
         }
         let nginx = find_or_install()?;
-        kill_stale(&folder);
+        Self::stop_left_running(&folder);
         if !listen_is_free(settings.listen) {
             bail!(
                 "{} is taken by another program; nginx cannot listen there",
@@ -180,6 +180,18 @@ impl Proxy {
         proxy.spawn(&nginx)?;
         proxy.wait_ready()?;
         Ok(proxy)
+    }
+
+    /// Stops the nginx a killed run left on `folder`, with its workers, if
+    /// any.
+    pub fn stop_left_running(folder: &Path) {
+        if let Some(pid) = process::left_running(&folder.join(PID_FILE), "nginx") {
+            say!(
+                "stopping the nginx (pid {pid}) a killed run left in {}",
+                folder.display()
+            );
+            process::stop_left_running(pid, Signal::SIGQUIT, STOP_GRACE);
+        }
     }
 
     fn spawn(&mut self, nginx: &Path) -> anyhow::Result<()> {
@@ -443,25 +455,13 @@ fn find_or_install() -> anyhow::Result<PathBuf> {
     Ok(nginx)
 }
 
-/// The nginx a killed run left on `folder`, with its workers.
-fn kill_stale(folder: &Path) {
-    if let Some(pid) = process::left_running(&folder.join(PID_FILE), "nginx") {
-        say!(
-            "stopping the nginx (pid {pid}) a killed run left in {}",
-            folder.display()
-        );
-        // Its own group, as every proxy of ours is started in.
-        let _ = process::signal_group(pid, Signal::SIGKILL);
-    }
-}
-
 fn remove_leftovers(root: &Path) {
     for folder in FOLDERS.left_by_killed_runs(root) {
         say!(
             "removing a scratch proxy left by a killed run: {}",
             folder.display()
         );
-        kill_stale(&folder);
+        Proxy::stop_left_running(&folder);
         let _ = fs::remove_dir_all(&folder);
     }
 }

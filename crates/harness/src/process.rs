@@ -166,6 +166,22 @@ pub fn signal_group(group: u32, signal: Signal) -> anyhow::Result<()> {
         .with_context(|| format!("sending {signal} to process group {group}"))
 }
 
+/// Stops process `pid`, which a killed run of a tool left running (not
+/// our child, so it cannot be reaped here): `ask`, up to `grace` for it to
+/// exit, then SIGKILL to it and to the process group it leads, as every
+/// server the tools start leads one.
+pub fn stop_left_running(pid: u32, ask: Signal, grace: Duration) {
+    // Gone already, if these fail.
+    let _ = signal(pid, ask);
+    let gone = wait_until(grace, Duration::from_millis(50), || {
+        Ok((!is_alive(pid)).then_some(()))
+    });
+    if !matches!(gone, Ok(Some(()))) {
+        let _ = signal_group(pid, Signal::SIGKILL);
+        let _ = signal(pid, Signal::SIGKILL);
+    }
+}
+
 /// Our exit code for a child's end: its code, or 128 + signal like a shell.
 #[must_use]
 pub fn exit_code(status: ExitStatus) -> ExitCode {

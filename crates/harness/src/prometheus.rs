@@ -5,7 +5,9 @@
 //! It scrapes each target's `/metrics` (a server's `METRICS_ADDR`, see
 //! [`Launch::metrics_url`](crate::server::Launch::metrics_url)) under one
 //! job, `recordshop`, each target its own `instance`. The series stay in
-//! the folder for the next start; Prometheus keeps 15 days.
+//! the folder for the next start; Prometheus keeps 15 days. A Prometheus a
+//! killed run left on the folder (it holds the series' lock) is stopped
+//! first.
 
 use std::fs;
 use std::net::SocketAddr;
@@ -27,6 +29,8 @@ const PROMETHEUS: &str = "/usr/bin/prometheus";
 const READY_WITHIN: Duration = Duration::from_secs(60);
 /// A SIGTERM stops it in well under a second.
 const STOP_GRACE: Duration = Duration::from_secs(20);
+/// Ours, for stopping what a killed run left.
+const PID_FILE: &str = "prometheus.pid";
 /// The job every target is scraped under.
 const JOB: &str = "recordshop";
 
@@ -70,6 +74,8 @@ impl Prometheus {
     /// within a minute (the message ends with its log).
     pub fn start(folder: &Path, settings: PrometheusSettings) -> anyhow::Result<Self> {
         let prometheus = find_or_install()?;
+        Self::stop_left_running(folder);
+        let pid_file = folder.join(PID_FILE);
         if std::net::TcpListener::bind(settings.listen).is_err() {
             bail!(
                 "{} is taken by another program; Prometheus cannot listen there",
@@ -97,6 +103,9 @@ impl Prometheus {
         let child = command
             .spawn()
             .with_context(|| format!("starting `{}`", process::display(&command)))?;
+        // It keeps no pid file of its own.
+        fs::write(&pid_file, format!("{}\n", child.id()))
+            .with_context(|| format!("writing {}", pid_file.display()))?;
         let mut started = Self {
             folder: folder.to_path_buf(),
             settings,
@@ -104,6 +113,17 @@ impl Prometheus {
         };
         started.wait_ready()?;
         Ok(started)
+    }
+
+    /// Stops the Prometheus a killed run left on `folder`, if any.
+    pub fn stop_left_running(folder: &Path) {
+        if let Some(pid) = process::left_running(&folder.join(PID_FILE), "prometheus") {
+            say!(
+                "stopping the Prometheus (pid {pid}) a killed run left in {}",
+                folder.display()
+            );
+            process::stop_left_running(pid, Signal::SIGTERM, STOP_GRACE);
+        }
     }
 
     fn wait_ready(&mut self) -> anyhow::Result<()> {

@@ -619,6 +619,14 @@ impl Server {
         process::wait(&mut self.child, INTERRUPT_GRACE)
     }
 
+    /// How it ended, once it has; `None` while it runs. Does not wait.
+    ///
+    /// # Errors
+    /// When it cannot be watched.
+    pub fn exit_status(&mut self) -> anyhow::Result<Option<ExitStatus>> {
+        self.child.try_wait().context("watching the server")
+    }
+
     /// CPU time the server has used so far (see [`process::cpu_seconds`]).
     #[must_use]
     pub fn cpu_seconds(&self) -> Option<f64> {

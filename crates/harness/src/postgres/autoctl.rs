@@ -41,18 +41,21 @@ impl Autoctl {
             return Ok(found);
         }
         let package = package_for(bin)?;
-        if !packages::can_install()? {
-            bail!(
-                "pg_auto_failover is missing (pg_autoctl, and pgautofailover.so for {}); \
-                 install it with `apt-get install {package}` (as root the tools do that themselves)",
-                bin.dir().display()
-            );
-        }
+        check_installable(bin, &package)?;
         say!("pg_auto_failover is missing; installing {package} with apt-get");
         packages::install(&[&package])?;
         Self::find(bin, account).with_context(|| {
             format!("{package} was installed, but pg_autoctl or pgautofailover.so is still missing")
         })
+    }
+
+    /// Whether [`Autoctl::find_or_install`] would succeed, without
+    /// installing anything; the error says what to install.
+    pub(super) fn check(bin: &PgBin, account: Account) -> anyhow::Result<()> {
+        if Self::find(bin, account).is_some() {
+            return Ok(());
+        }
+        check_installable(bin, &package_for(bin)?)
     }
 
     pub(super) fn find(bin: &PgBin, account: Account) -> Option<Self> {
@@ -140,6 +143,17 @@ impl Autoctl {
     pub(super) fn pg_ctl(&self) -> PathBuf {
         self.bin.tool("pg_ctl")
     }
+}
+
+fn check_installable(bin: &PgBin, package: &str) -> anyhow::Result<()> {
+    if packages::can_install()? {
+        return Ok(());
+    }
+    bail!(
+        "pg_auto_failover is missing (pg_autoctl, and pgautofailover.so for {}); \
+         install it with `apt-get install {package}` (as root the tools do that themselves)",
+        bin.dir().display()
+    )
 }
 
 /// The keeper's output.

@@ -249,6 +249,31 @@ impl Formation {
         }
     }
 
+    /// Stops what a killed run left running in `folder` and deletes it: for
+    /// a formation no value holds (`--fresh`, one left unfinished).
+    ///
+    /// # Errors
+    /// When the folder cannot be deleted.
+    pub fn remove(folder: &Path) -> anyhow::Result<()> {
+        stop_left_running(folder);
+        fs::remove_dir_all(folder).with_context(|| format!("removing {}", folder.display()))
+    }
+
+    /// Whether formations can be made here: PostgreSQL and
+    /// pg_auto_failover are installed, or will be (root on Debian).
+    ///
+    /// # Errors
+    /// Saying what is missing and how to install it.
+    pub fn check_available() -> anyhow::Result<()> {
+        if crate::packages::can_install()? {
+            return Ok(());
+        }
+        let bin = PgBin::find().context(
+            "PostgreSQL is not installed (apt-get install postgresql-15-auto-failover brings it)",
+        )?;
+        Autoctl::check(&bin, Account::detect()?)
+    }
+
     /// Whether `folder` holds a complete formation.
     #[must_use]
     pub fn exists(folder: &Path) -> bool {

@@ -111,14 +111,8 @@ pub(super) fn stop_left_running(folder: &Path) {
                 "stopping the pg_autoctl (pid {pid}) a killed run left in {}",
                 node.display()
             );
-            let _ = process::signal(pid, Signal::SIGTERM);
-            let gone = process::wait_until(STOP_GRACE, Duration::from_millis(50), || {
-                Ok((!process::is_alive(pid)).then_some(()))
-            });
-            if !matches!(gone, Ok(Some(()))) {
-                // Every keeper of ours leads a process group.
-                let _ = process::signal_group(pid, Signal::SIGKILL);
-            }
+            // It stops its PostgreSQL first.
+            process::stop_left_running(pid, Signal::SIGTERM, STOP_GRACE);
         }
         if let Some(pid) = postmaster_of(&node) {
             say!(

@@ -51,20 +51,16 @@ fn settings_are_quoted_for_postgresql_auto_conf() {
     assert!(parse_settings(&["fsync".to_owned()]).is_err());
 }
 
-/// Whether a formation can be made here; says loudly why not when it
-/// cannot (pg_auto_failover missing, and no root to install it).
+/// Whether a formation can be made here; says why not when it cannot
+/// (`cargo xtask test` says so loudly before the tests run).
 fn formation_possible() -> bool {
-    let (Some(bin), Ok(account)) = (PgBin::find(), Account::detect()) else {
-        return true;
-    };
-    if Autoctl::find(&bin, account).is_some() || crate::packages::can_install().unwrap_or(false) {
-        return true;
+    match Formation::check_available() {
+        Ok(()) => true,
+        Err(error) => {
+            eprintln!("\n*** SKIPPED: the formation test needs pg_auto_failover: {error:#} ***\n");
+            false
+        }
     }
-    eprintln!(
-        "\n*** SKIPPED: pg_auto_failover is not installed and this user may not install it \
-         (apt-get install postgresql-15-auto-failover); the formation test did not run ***\n"
-    );
-    false
 }
 
 /// The rows of `t` on the standby, once it has replayed them (a commit
