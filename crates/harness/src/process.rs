@@ -242,7 +242,7 @@ pub fn runs(pid: u32, name: &str) -> bool {
     /// The kernel keeps 15 bytes of a program's name.
     const COMM_LEN: usize = 15;
     std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .is_ok_and(|comm| comm.trim_end() == &name[..name.len().min(COMM_LEN)])
+        .is_ok_and(|comm| comm.trim_end() == name.get(..COMM_LEN).unwrap_or(name))
         && !is_zombie(pid)
 }
 
