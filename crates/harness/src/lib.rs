@@ -4,7 +4,9 @@
 //!
 //! - [`postgres`]: PostgreSQL's programs found (and installed where that is
 //!   safe), clusters in folders of ours on ports of ours ([`postgres::Cluster`],
-//!   thrown away with [`postgres::Scratch`]), databases created and dropped
+//!   thrown away with [`postgres::Scratch`]), pg_auto_failover formations of
+//!   a monitor, a primary and a synchronous standby
+//!   ([`postgres::Formation`]), databases created and dropped
 //!   through an admin connection ([`postgres::Admin`]), URLs edited as values
 //!   ([`postgres::DatabaseUrl`]); [`seed`]: the demo data and its fixed ids.
 //! - [`server`]: the `recordshop` process: one [`server::Launch`] saying how
@@ -18,6 +20,9 @@
 //! - [`scrape`]: a server's `/metrics`, and what a run did inside as the
 //!   difference of two scrapes; [`otlp`]: a receiver for the traces it
 //!   exports.
+//! - [`nginx`]: nginx in front of several servers ([`nginx::Proxy`]), with
+//!   the configuration that keeps a POST from running twice;
+//!   [`prometheus`]: Prometheus scraping their metrics.
 //! - [`rabbitmq`]: RabbitMQ brokers in folders of ours on ports of ours
 //!   ([`rabbitmq::Broker`], thrown away with [`rabbitmq::Broker::scratch`]),
 //!   stopped, killed and restarted for the event relay's outage tests.
@@ -37,16 +42,20 @@ pub mod interrupt;
 pub mod ledger;
 pub mod memory;
 pub mod net;
+pub mod nginx;
 pub mod otlp;
 pub mod packages;
 pub mod postgres;
 pub mod process;
+pub mod prometheus;
 pub mod rabbitmq;
 pub mod scrape;
 mod scratch;
 pub mod seed;
 pub mod server;
 pub mod signing;
+#[cfg(test)]
+mod testing;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,9 @@
-//! Ports on loopback, and how a client reaches a listen address.
+//! Ports on loopback, how a client reaches a listen address, and the
+//! one-request HTTP probe readiness checks use.
 
-use std::net::TcpListener;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::time::Duration;
 
 use anyhow::Context;
 
@@ -41,6 +44,35 @@ pub fn http_base(listen: &str, port: u16) -> String {
     format!("http://{}:{port}", client_host(listen))
 }
 
+/// The status code of one `GET path` to `host`:`port` over a fresh
+/// connection (1 s to connect, 2 s for the answer), or `None` when nothing
+/// answers HTTP there: the readiness probe of servers, proxies and
+/// Prometheus alike, which must not depend on a client library's pool.
+#[must_use]
+pub fn http_status(host: &str, port: u16, path: &str) -> Option<u16> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let address: SocketAddr = (host, port).to_socket_addrs().ok()?.next()?;
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(1)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut head = [0_u8; 12];
+    stream.read_exact(&mut head).ok()?;
+    status_code(&head)
+}
+
+/// The code in a status line's first 12 bytes (`HTTP/1.1 200`).
+fn status_code(head: &[u8]) -> Option<u16> {
+    let rest = head
+        .strip_prefix(b"HTTP/1.1 ")
+        .or_else(|| head.strip_prefix(b"HTTP/1.0 "))?;
+    let digits = std::str::from_utf8(rest).ok()?;
+    if digits.len() != 3 || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,6 +85,16 @@ mod tests {
         assert_eq!(http_base("[::]", 8080), "http://[::1]:8080");
         assert_eq!(http_base("::1", 8080), "http://[::1]:8080");
         assert_eq!(http_base("localhost", 80), "http://localhost:80");
+    }
+
+    #[test]
+    fn reads_the_status_line() {
+        assert_eq!(status_code(b"HTTP/1.1 200"), Some(200));
+        assert_eq!(status_code(b"HTTP/1.0 503"), Some(503));
+        assert_eq!(status_code(b"HTTP/1.1 20"), None);
+        assert_eq!(status_code(b"SSH-2.0-Open"), None);
+        // Nothing listens on port 1.
+        assert_eq!(http_status("127.0.0.1", 1, "/"), None);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use nix::sys::signal::{Signal, kill};
+use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
 use crate::interrupt;
@@ -120,6 +120,68 @@ pub fn signal(pid: u32, signal: Signal) -> anyhow::Result<()> {
     kill(Pid::from_raw(raw), signal).with_context(|| format!("sending {signal} to pid {pid}"))
 }
 
+/// Stops a child: `ask` to it, up to `grace` for it to exit, then SIGKILL
+/// to it and, when it leads a process group of its own (spawned with
+/// `process_group(0)`), to the whole group, so the helpers it started
+/// (nginx's workers, pg_autoctl's services, the Erlang VM's port programs)
+/// cannot outlive it; reaped either way. A zero `grace` kills at once.
+/// Returns whether it had to kill.
+///
+/// # Errors
+/// When the child cannot be watched, killed or waited for.
+pub fn stop_group(child: &mut Child, ask: Signal, grace: Duration) -> anyhow::Result<bool> {
+    if child.try_wait()?.is_some() {
+        return Ok(false);
+    }
+    if !grace.is_zero() {
+        // It may have exited meanwhile; the wait below tells.
+        let _ = signal(child.id(), ask);
+        let exited = wait_until(grace, Duration::from_millis(20), || Ok(child.try_wait()?))?;
+        if exited.is_some() {
+            return Ok(false);
+        }
+        crate::say!(
+            "pid {} outlived {ask} by {grace:?}; killing its process group",
+            child.id()
+        );
+    }
+    // Not reaped yet, so no other process can hold its pid, and a group
+    // of that id can only be the one it leads. It may have exited
+    // meanwhile (and a child in another group has no such group); wait()
+    // reports either way.
+    let _ = signal_group(child.id(), Signal::SIGKILL);
+    let _ = child.kill();
+    child.wait().context("waiting for a killed process")?;
+    Ok(true)
+}
+
+/// Sends `signal` to every process in group `group` (a child started
+/// with `process_group(0)` leads one of its own, numbered by its pid).
+///
+/// # Errors
+/// When the group has no process (any more) or may not be signalled.
+pub fn signal_group(group: u32, signal: Signal) -> anyhow::Result<()> {
+    let raw = i32::try_from(group).context("process group out of range")?;
+    killpg(Pid::from_raw(raw), signal)
+        .with_context(|| format!("sending {signal} to process group {group}"))
+}
+
+/// Stops process `pid`, which a killed run of a tool left running (not
+/// our child, so it cannot be reaped here): `ask`, up to `grace` for it to
+/// exit, then SIGKILL to it and to the process group it leads, as every
+/// server the tools start leads one.
+pub fn stop_left_running(pid: u32, ask: Signal, grace: Duration) {
+    // Gone already, if these fail.
+    let _ = signal(pid, ask);
+    let gone = wait_until(grace, Duration::from_millis(50), || {
+        Ok((!is_alive(pid)).then_some(()))
+    });
+    if !matches!(gone, Ok(Some(()))) {
+        let _ = signal_group(pid, Signal::SIGKILL);
+        let _ = signal(pid, Signal::SIGKILL);
+    }
+}
+
 /// Our exit code for a child's end: its code, or 128 + signal like a shell.
 #[must_use]
 pub fn exit_code(status: ExitStatus) -> ExitCode {
@@ -144,18 +206,58 @@ pub fn describe_exit(status: ExitStatus) -> String {
     }
 }
 
-/// Whether a process with this id exists (pid files of earlier runs).
+/// Whether a process with this id exists (pid files of earlier runs), a
+/// zombie (exited, not reaped yet) counting as gone.
 #[must_use]
 pub fn is_alive(pid: u32) -> bool {
     match i32::try_from(pid) {
         // Signal 0 checks existence and permission without signalling;
         // EPERM means it exists under another user.
-        Ok(raw) => !matches!(
-            kill(Pid::from_raw(raw), None),
-            Err(nix::errno::Errno::ESRCH)
-        ),
+        Ok(raw) => {
+            !matches!(
+                kill(Pid::from_raw(raw), None),
+                Err(nix::errno::Errno::ESRCH)
+            ) && !is_zombie(pid)
+        }
         Err(_) => false,
     }
+}
+
+/// Whether `pid` has exited and waits for its parent to reap it: a server
+/// whose parent exited first lingers so until init reaps it.
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        // The state follows the command name, which is in parentheses.
+        stat.rfind(')')
+            .and_then(|end| stat[end + 1..].split_whitespace().next())
+            .is_some_and(|state| state == "Z")
+    })
+}
+
+/// Whether process `pid` runs the program `name` (its `comm`, which
+/// argv rewriting such as nginx's and pg_autoctl's process titles leaves
+/// alone): a pid file may outlive its process, and the pid be reused.
+#[must_use]
+pub fn runs(pid: u32, name: &str) -> bool {
+    /// The kernel keeps 15 bytes of a program's name.
+    const COMM_LEN: usize = 15;
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .is_ok_and(|comm| comm.trim_end() == name.get(..COMM_LEN).unwrap_or(name))
+        && !is_zombie(pid)
+}
+
+/// The pid `pid_file` names (its first line), when that process still runs
+/// `name`: what a killed run left running.
+#[must_use]
+pub fn left_running(pid_file: &Path, name: &str) -> Option<u32> {
+    std::fs::read_to_string(pid_file)
+        .ok()?
+        .lines()
+        .next()?
+        .trim()
+        .parse()
+        .ok()
+        .filter(|pid| runs(*pid, name))
 }
 
 /// CPU time a process has used so far, all its threads, user and system:
@@ -189,6 +291,20 @@ pub fn tail(path: &Path, lines: usize) -> String {
 fn last_lines(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Waits up to `within` for `child` to exit; when it is still running
+/// then, kills it (its process group too, when it leads one) and returns
+/// `None`.
+///
+/// # Errors
+/// When it cannot be watched, killed or waited for.
+pub fn wait_within(child: &mut Child, within: Duration) -> anyhow::Result<Option<ExitStatus>> {
+    if let Some(status) = wait_until(within, Duration::from_millis(20), || Ok(child.try_wait()?))? {
+        return Ok(Some(status));
+    }
+    stop_group(child, Signal::SIGKILL, Duration::ZERO)?;
+    Ok(None)
 }
 
 /// Polls `check` every `step` until it yields a value or `within` passes
@@ -290,6 +406,15 @@ mod tests {
         assert!(is_alive(std::process::id()));
         // Beyond the kernel's pid_max.
         assert!(!is_alive(4_294_967));
+    }
+
+    #[test]
+    fn tells_programs_by_name() {
+        let own = std::fs::read_to_string("/proc/self/comm").unwrap();
+        assert!(runs(std::process::id(), own.trim_end()));
+        assert!(!runs(std::process::id(), "nginx"));
+        assert!(!runs(4_294_967, "nginx"));
+        assert_eq!(left_running(Path::new("/nonexistent/x.pid"), "nginx"), None);
     }
 
     #[test]

@@ -356,29 +356,10 @@ impl Drop for Broker {
     }
 }
 
-/// SIGTERM, a bounded wait, then SIGKILL; reaped either way. A zero
-/// `grace` kills at once.
+/// SIGTERM, a bounded wait, then SIGKILL to its group (the VM's port
+/// programs with it); a zero `grace` kills at once.
 fn stop_child(child: &mut Child, grace: Duration) -> anyhow::Result<()> {
-    if child.try_wait()?.is_some() {
-        return Ok(());
-    }
-    if !grace.is_zero() {
-        // It may have exited meanwhile; the wait below tells.
-        let _ = process::signal(child.id(), Signal::SIGTERM);
-        let exited =
-            process::wait_until(grace, Duration::from_millis(20), || Ok(child.try_wait()?))?;
-        if exited.is_some() {
-            return Ok(());
-        }
-        say!(
-            "pid {} outlived SIGTERM by {grace:?}; killing it",
-            child.id()
-        );
-    }
-    // It may have exited meanwhile; wait() reports either way.
-    let _ = child.kill();
-    child.wait().context("waiting for a killed process")?;
-    Ok(())
+    process::stop_group(child, Signal::SIGTERM, grace).map(drop)
 }
 
 fn is_alive(child: &mut Child) -> bool {
@@ -475,28 +456,13 @@ fn remove_leftovers(root: &Path) {
 /// The epmd a killed run left for `folder` (its VM halted with its
 /// stdin), if the pid file still names an epmd.
 fn kill_stale_epmd(folder: &Path) {
-    let epmd = fs::read_to_string(folder.join(EPMD_PID_FILE))
-        .ok()
-        .and_then(|text| text.trim().parse::<u32>().ok())
-        .filter(|pid| is_epmd(*pid));
-    if let Some(pid) = epmd {
+    if let Some(pid) = process::left_running(&folder.join(EPMD_PID_FILE), "epmd") {
         say!(
             "stopping the epmd (pid {pid}) a killed run left in {}",
             folder.display()
         );
         let _ = process::signal(pid, Signal::SIGKILL);
     }
-}
-
-/// Whether `pid` runs epmd (a pid file may outlive its process, and the
-/// pid be reused).
-fn is_epmd(pid: u32) -> bool {
-    fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
-        cmdline
-            .split(|byte| *byte == 0)
-            .next()
-            .is_some_and(|program| program.ends_with(b"epmd"))
-    })
 }
 
 #[cfg(test)]
@@ -511,7 +477,6 @@ mod tests {
     #[test]
     fn nothing_answers_amqp_on_a_free_port() {
         assert!(!amqp_answers(net::free_port().unwrap()));
-        assert!(!is_epmd(std::process::id()));
     }
 
     /// The real thing: started, answering, stopped, restarted with its

@@ -18,8 +18,6 @@
 //! point; the launch's own settings still win there.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -375,18 +373,10 @@ impl Launch {
             .spawn()
             .context("starting `recordshop migrate`")?;
         let status = match &self.program {
-            Program::Binary(_) => {
-                match process::wait_until(MIGRATE_WITHIN, Duration::from_millis(20), || {
-                    Ok(child.try_wait()?)
-                })? {
-                    Some(status) => status,
-                    None => {
-                        let _ = child.kill();
-                        let _ = child.wait();
-                        bail!("`recordshop migrate` took over {MIGRATE_WITHIN:?}");
-                    }
-                }
-            }
+            Program::Binary(_) => match process::wait_within(&mut child, MIGRATE_WITHIN)? {
+                Some(status) => status,
+                None => bail!("`recordshop migrate` took over {MIGRATE_WITHIN:?}"),
+            },
             Program::CargoRelease { .. } => process::wait(&mut child, INTERRUPT_GRACE)?,
         };
         if crate::interrupt::interrupted() {
@@ -633,6 +623,14 @@ impl Server {
         process::wait(&mut self.child, INTERRUPT_GRACE)
     }
 
+    /// How it ended, once it has; `None` while it runs. Does not wait.
+    ///
+    /// # Errors
+    /// When it cannot be watched.
+    pub fn exit_status(&mut self) -> anyhow::Result<Option<ExitStatus>> {
+        self.child.try_wait().context("watching the server")
+    }
+
     /// CPU time the server has used so far (see [`process::cpu_seconds`]).
     #[must_use]
     pub fn cpu_seconds(&self) -> Option<f64> {
@@ -658,27 +656,7 @@ impl Drop for Server {
 
 /// One `GET /health/ready` over a fresh connection: whether it answered 200.
 fn health_ready(host: &str, port: u16) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let Some(address): Option<SocketAddr> = (host, port)
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut addresses| addresses.next())
-    else {
-        return false;
-    };
-    let Ok(mut stream) = TcpStream::connect_timeout(&address, Duration::from_secs(1)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let request = "GET /health/ready HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-    let mut head = [0_u8; 12];
-    stream.write_all(request.as_bytes()).is_ok()
-        && stream.read_exact(&mut head).is_ok()
-        && is_ok_status(&head)
-}
-
-fn is_ok_status(head: &[u8]) -> bool {
-    head.starts_with(b"HTTP/1.1 200") || head.starts_with(b"HTTP/1.0 200")
+    net::http_status(host, port, "/health/ready") == Some(200)
 }
 
 #[cfg(test)]
@@ -749,10 +727,7 @@ mod tests {
     }
 
     #[test]
-    fn readiness_reads_the_status_line() {
-        assert!(is_ok_status(b"HTTP/1.1 200"));
-        assert!(!is_ok_status(b"HTTP/1.1 503"));
-        assert!(!is_ok_status(b"HTTP/1.1 20"));
+    fn nothing_is_ready_where_nothing_listens() {
         // Nothing listens on port 1.
         assert!(!health_ready("127.0.0.1", 1));
     }

@@ -1,7 +1,8 @@
 //! Project tasks, run as `cargo xtask <command>`.
 //!
 //! - `cargo xtask run`: the server on a local PostgreSQL cluster (or on
-//!   `DATABASE_URL`), migrated and seeded.
+//!   `DATABASE_URL`), migrated and seeded; `--topology ha`: nginx in front
+//!   of three servers on a pg_auto_failover formation, with Prometheus.
 //! - `cargo xtask test`: every test against a throwaway cluster that is
 //!   removed afterwards.
 //! - `cargo xtask experiment`, `cargo xtask faults`: build the server and
@@ -18,6 +19,7 @@ mod cargo;
 mod fuzz;
 mod run;
 mod test;
+mod topology;
 
 use std::process::ExitCode;
 

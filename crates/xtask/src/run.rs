@@ -33,18 +33,20 @@ use recordshop_harness::{blocking, interrupt, net, process, say, seed};
 
 /// Fixed, so the local DATABASE_URL stays the same from run to run.
 const DEFAULT_PORT: u16 = 54329;
-const DATABASE: &str = "recordshop";
+pub(crate) const DATABASE: &str = "recordshop";
 /// The local signing secret's file, in `.local/`.
-const SECRET_FILE: &str = "jwt-secret";
+pub(crate) const SECRET_FILE: &str = "jwt-secret";
 /// How long the server may take to answer once started; the build is done
 /// by then (`migrate` ran the same binary).
-const READY_WITHIN: Duration = Duration::from_secs(60);
+pub(crate) const READY_WITHIN: Duration = Duration::from_secs(60);
 /// Where `cargo xtask run` serves metrics unless told otherwise.
-const METRICS_PORT: u16 = 9464;
+pub(crate) const METRICS_PORT: u16 = 9464;
 /// The lifetime of the printed tokens: a working day.
 const TOKEN_TTL: Duration = Duration::from_secs(12 * 3600);
 /// Fixed, like the cluster's, and away from RabbitMQ's own 5672.
 const DEFAULT_BROKER_PORT: u16 = 56720;
+/// The local cluster's folder, in `.local/`.
+const CLUSTER_DIR: &str = "pg";
 /// The local broker's folder, in `.local/`.
 const BROKER_DIR: &str = "rabbitmq";
 /// What the server's event relay reads.
@@ -52,7 +54,8 @@ const EVENTS_AMQP_URL: &str = "EVENTS_AMQP_URL";
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Delete the local cluster first and start from an empty, seeded database.
+    /// Delete the local cluster (with `--topology ha`: .local/ha's
+    /// formation) first and start from an empty, seeded database.
     #[arg(long)]
     fresh: bool,
     /// Port of the local PostgreSQL cluster [default: 54329]. The HTTP
@@ -70,11 +73,33 @@ pub struct Args {
     /// Port of the local broker [default: 56720].
     #[arg(long, value_name = "N", requires = "broker")]
     broker_port: Option<u16>,
+    /// `ha`: nginx on HOST:PORT in front of three servers on a
+    /// pg_auto_failover formation (monitor, primary, synchronous standby;
+    /// data in .local/ha), and Prometheus scraping the servers. `single`:
+    /// one server on one cluster.
+    #[arg(long, value_enum, default_value_t = Topology::Single)]
+    topology: Topology,
+}
+
+/// What `cargo xtask run` brings up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Topology {
+    Single,
+    Ha,
 }
 
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let root = recordshop_harness::workspace_root();
     let key = SigningKey::load_or_create(&local_dir(&root)?.join(SECRET_FILE))?;
+    if args.topology == Topology::Ha {
+        if args.port.is_some() || args.broker {
+            bail!("--port and --broker concern the single topology's cluster and broker");
+        }
+        if env::var("DATABASE_URL").is_ok_and(|url| !url.trim().is_empty()) {
+            bail!("DATABASE_URL is set; --topology ha makes a formation of its own: unset it");
+        }
+        return crate::topology::run(&root, args.fresh, args.seed, key);
+    }
     match env::var("DATABASE_URL") {
         Ok(url) if !url.trim().is_empty() => {
             let url: DatabaseUrl = url.parse().context("DATABASE_URL")?;
@@ -86,7 +111,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
 
 /// `<project>/.local`, made readable for the postgres user to pass through
 /// (see [`data_home`]); what lies in it is private.
-fn local_dir(root: &Path) -> anyhow::Result<PathBuf> {
+pub(crate) fn local_dir(root: &Path) -> anyhow::Result<PathBuf> {
     let local = root.join(".local");
     if !local.exists() {
         fs::create_dir(&local).with_context(|| format!("creating {}", local.display()))?;
@@ -121,7 +146,7 @@ fn local(args: &Args, root: &Path, key: SigningKey) -> anyhow::Result<ExitCode> 
     let port = args.port.unwrap_or(DEFAULT_PORT);
     let bin = PgBin::find_or_install()?;
     let account = Account::detect()?;
-    let base = data_home(root, &account)?;
+    let base = data_home(root, &account, CLUSTER_DIR)?;
     let cluster = Cluster::new(bin, account, base, port);
     cluster.prepare_base()?;
     // Declared before the stop guard, so it is released after the stop.
@@ -292,7 +317,7 @@ fn serve(launch: &Launch, local_cluster: bool, with_broker: bool) -> anyhow::Res
 }
 
 /// Prints the tokens and the examples that use them.
-fn announce(launch: &Launch, base: &str) {
+pub(crate) fn announce(launch: &Launch, base: &str) {
     let Some(key) = launch.signing_key() else {
         return;
     };
@@ -342,16 +367,22 @@ fn start(cluster: &Cluster) -> anyhow::Result<()> {
     cluster.start()
 }
 
-/// `<project>/.local/pg`, unless the postgres user cannot reach the project
-/// (a clone under /root, mode 700): then a folder under /var/tmp named after
-/// the project's path.
-fn data_home(root: &Path, account: &Account) -> anyhow::Result<PathBuf> {
+/// `<project>/.local/<name>`, unless the postgres user cannot reach the
+/// project (a clone under /root, mode 700): then a folder under /var/tmp
+/// named after the project's path, and after `name` but for the local
+/// cluster's, which was there first.
+pub(crate) fn data_home(root: &Path, account: &Account, name: &str) -> anyhow::Result<PathBuf> {
     if account.can_enter(root) {
-        return Ok(local_dir(root)?.join("pg"));
+        return Ok(local_dir(root)?.join(name));
     }
-    let home = PathBuf::from(format!("/var/tmp/recordshop-{:08x}", short_hash(root)));
+    let mut home = format!("/var/tmp/recordshop-{:08x}", short_hash(root));
+    if name != CLUSTER_DIR {
+        home.push('-');
+        home.push_str(name);
+    }
+    let home = PathBuf::from(home);
     say!(
-        "the postgres user cannot enter {}; the local cluster lives in {}",
+        "the postgres user cannot enter {}; .local/{name} lives in {}",
         root.display(),
         home.display()
     );
@@ -388,7 +419,7 @@ async fn ensure_database(
 }
 
 /// Whether the migrated database holds no data yet.
-async fn is_empty(url: &DatabaseUrl) -> anyhow::Result<bool> {
+pub(crate) async fn is_empty(url: &DatabaseUrl) -> anyhow::Result<bool> {
     let row = connect(url)
         .await?
         .query_one(
@@ -401,7 +432,7 @@ async fn is_empty(url: &DatabaseUrl) -> anyhow::Result<bool> {
     Ok(!any)
 }
 
-fn remove(path: &Path) -> anyhow::Result<()> {
+pub(crate) fn remove(path: &Path) -> anyhow::Result<()> {
     let removed = if path.is_dir() {
         fs::remove_dir_all(path)
     } else {
@@ -425,10 +456,10 @@ impl Drop for StopOnDrop<'_> {
 
 /// One `cargo xtask run` per cluster: a second one would stop the
 /// database under the first when it ends.
-struct Lock(PathBuf);
+pub(crate) struct Lock(PathBuf);
 
 impl Lock {
-    fn acquire(path: &Path) -> anyhow::Result<Self> {
+    pub(crate) fn acquire(path: &Path) -> anyhow::Result<Self> {
         let holder = fs::read_to_string(path)
             .ok()
             .and_then(|text| text.trim().parse::<u32>().ok());

@@ -7,7 +7,10 @@
 //! [`TEST_AMQP_URL_VAR`] (the broker, for the event relay's tests in
 //! crates/events). Either one set in the shell is used as it is, and that
 //! server is not started. The relay's outage test starts a broker of its
-//! own through the harness, since it stops and restarts it.
+//! own through the harness, since it stops and restarts it, and so does
+//! the pg_auto_failover formation's test (it kills and restarts nodes);
+//! where pg_auto_failover can neither be found nor installed, that test is
+//! skipped, and this says so before the tests start.
 
 use std::env;
 use std::path::Path;
@@ -15,7 +18,7 @@ use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 use anyhow::Context;
-use recordshop_harness::postgres::{Durability, Scratch};
+use recordshop_harness::postgres::{Durability, Formation, Scratch};
 use recordshop_harness::rabbitmq::Broker;
 use recordshop_harness::{interrupt, process, say};
 
@@ -41,6 +44,12 @@ pub struct Args {
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let root = recordshop_harness::workspace_root();
     let cargo_args = cargo_test_args(&args.cargo_test_args);
+    // The formation test makes its own (and installs pg_auto_failover as
+    // root); where it cannot, it passes without running, which a passing
+    // test's captured output would hide.
+    if let Err(error) = Formation::check_available() {
+        say!("*** the pg_auto_failover formation test will be SKIPPED: {error:#} ***");
+    }
     // The broker boots (about 4 s) while the cluster is made; both are
     // stopped when these values drop, whatever happens in between.
     let broker = if is_set(TEST_AMQP_URL_VAR) {

@@ -1,8 +1,9 @@
 //! Which OS user runs the PostgreSQL server programs.
 //!
-//! `initdb`, `pg_ctl` and `postgres` refuse to run as root. Run as root (CI,
-//! containers), the tools run them as the `postgres` user through `runuser`
-//! and hand it the directories they write to; otherwise they run as we do.
+//! `initdb`, `pg_ctl`, `postgres` and `pg_autoctl` refuse to run as root.
+//! Run as root (CI, containers), the tools run them as the `postgres` user
+//! through `runuser` (`setpriv` for the ones they supervise) and hand it
+//! the directories they write to; otherwise they run as we do.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -46,6 +47,34 @@ impl Account {
             Self::Postgres { .. } => {
                 let mut command = Command::new("runuser");
                 command.args(["-u", "postgres", "--"]).arg(program);
+                command
+            }
+        };
+        command.current_dir("/");
+        command
+    }
+
+    /// A command that becomes `program` running as this account, from `/`,
+    /// for programs the tools supervise as children (`pg_autoctl run`):
+    /// `setpriv` switches user and groups and execs the program in place, so
+    /// the child's pid is the program's and a SIGTERM reaches it alone.
+    /// [`Account::command`]'s `runuser` stays in between and kills its child
+    /// 2 s after a SIGTERM, which cuts a clean shutdown short. `setpriv`
+    /// leaves the environment as it is: callers set `HOME` and the rest.
+    #[must_use]
+    pub fn exec_command(&self, program: &Path) -> Command {
+        let mut command = match self {
+            Self::Current => Command::new(program),
+            Self::Postgres { .. } => {
+                let mut command = Command::new("setpriv");
+                command
+                    .args([
+                        "--reuid=postgres",
+                        "--regid=postgres",
+                        "--init-groups",
+                        "--",
+                    ])
+                    .arg(program);
                 command
             }
         };

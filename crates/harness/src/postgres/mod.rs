@@ -1,11 +1,15 @@
 //! PostgreSQL as the tools use it: the programs ([`PgBin`]), the account
 //! that runs them ([`Account`]), clusters ([`Cluster`], [`Scratch`]),
-//! connection URLs ([`DatabaseUrl`]) and databases ([`Admin`]).
+//! pg_auto_failover formations of a monitor, a primary and a standby
+//! ([`Formation`]), connection URLs ([`DatabaseUrl`]) and databases
+//! ([`Admin`]).
 
 mod account;
 mod admin;
+mod autoctl;
 mod bin;
 mod cluster;
+mod formation;
 mod scratch;
 mod url;
 
@@ -13,5 +17,6 @@ pub use account::Account;
 pub use admin::{Admin, DatabaseName, connect};
 pub use bin::PgBin;
 pub use cluster::{Cluster, Durability, Status};
+pub use formation::{FailureDetection, Formation, FormationSettings, NodeState, Replication};
 pub use scratch::Scratch;
 pub use url::DatabaseUrl;
