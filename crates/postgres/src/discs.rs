@@ -12,6 +12,7 @@ use tokio_postgres::types::Type;
 use crate::ConcurrencyStrategy;
 use crate::error::store_error;
 use crate::idempotency::{Claim, DISCS, IdempotencySettings, claim, record};
+use crate::replica::{ReadReplica, Source, count_read};
 use crate::rows;
 use crate::sql::{Statement, begin, connection, execute, query_opt, query_planned_for_values};
 
@@ -22,11 +23,18 @@ use crate::sql::{Statement, begin, connection, execute, query_opt, query_planned
 /// conditional UPDATE and a batch's `SELECT … FOR UPDATE` queue on that
 /// same lock). A keyed create claims its key in the transaction that
 /// inserts the disc and its initial stock.
+///
+/// With a [`ReadReplica`], disc pages and listings are read from the
+/// standby while it is close behind (see `replica.rs`); a disc the standby
+/// does not know is looked for on the primary too, so a disc created a
+/// moment ago is never answered 404 for a lag. Writes, and the reads of
+/// every other repository, stay on the primary.
 #[derive(Clone)]
 pub struct PgDiscRepository {
     pool: Pool,
     strategy: ConcurrencyStrategy,
     idempotency: IdempotencySettings,
+    replica: Option<ReadReplica>,
 }
 
 impl PgDiscRepository {
@@ -37,6 +45,31 @@ impl PgDiscRepository {
             pool,
             strategy,
             idempotency: IdempotencySettings::default(),
+            replica: None,
+        }
+    }
+
+    /// The same repository, reading disc pages and listings from `replica`
+    /// while it serves.
+    #[must_use]
+    pub fn with_read_replica(self, replica: ReadReplica) -> Self {
+        Self {
+            replica: Some(replica),
+            ..self
+        }
+    }
+
+    /// A connection to the standby when it serves reads now.
+    async fn standby(&self) -> Option<(&ReadReplica, deadpool_postgres::Object)> {
+        let replica = self.replica.as_ref()?;
+        replica.connection().await.map(|client| (replica, client))
+    }
+
+    /// Counts a read by where it was served, when there is a standby to
+    /// tell apart.
+    fn served(&self, source: Source) {
+        if self.replica.is_some() {
+            count_read(source);
         }
     }
 
@@ -203,6 +236,34 @@ pub(crate) async fn find_disc(
 
 /// Inserts `disc` and records its initial stock, inside the caller's
 /// transaction.
+/// A page of the catalog, filtered as `filter` says.
+async fn list_discs(
+    client: &deadpool_postgres::Object,
+    filter: &DiscFilter,
+) -> Result<Vec<Disc>, StoreError> {
+    let contains = |text: &Option<String>| text.as_deref().map(like_escape);
+    let rows = query_planned_for_values(
+        client,
+        &LIST_DISCS,
+        &[
+            (&contains(&filter.name_contains), Type::TEXT),
+            (&contains(&filter.artist_contains), Type::TEXT),
+            (&contains(&filter.genre_contains), Type::TEXT),
+            (&filter.name_exact, Type::TEXT),
+            (&filter.artist_exact, Type::TEXT),
+            (&filter.genre_exact, Type::TEXT),
+            (&filter.year_of_release_min, Type::INT4),
+            (&filter.year_of_release_max, Type::INT4),
+            (&filter.in_stock, Type::BOOL),
+            (&filter.page.limit(), Type::INT8),
+            (&filter.page.offset(), Type::INT8),
+        ],
+    )
+    .await
+    .map_err(store_error)?;
+    rows::all(&rows, rows::disc)
+}
+
 async fn insert_disc(client: &impl GenericClient, disc: &NewDisc) -> Result<Disc, StoreError> {
     let row = query_opt(
         client,
@@ -278,34 +339,36 @@ impl DiscRepository for PgDiscRepository {
 
     #[tracing::instrument(level = "debug", skip(self))]
     async fn get(&self, id: DiscId) -> Result<Option<Disc>, StoreError> {
+        if let Some((replica, client)) = self.standby().await {
+            match find_disc(&client, id).await {
+                Ok(Some(disc)) => {
+                    self.served(Source::Standby);
+                    return Ok(Some(disc));
+                }
+                // Unknown there: maybe created a moment ago; the primary says.
+                Ok(None) => {}
+                Err(error) => replica.set_aside(&error),
+            }
+        }
+        self.served(Source::Primary);
         let client = connection(&self.pool).await?;
         find_disc(&client, id).await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
     async fn list(&self, filter: &DiscFilter) -> Result<Vec<Disc>, StoreError> {
+        if let Some((replica, client)) = self.standby().await {
+            match list_discs(&client, filter).await {
+                Ok(discs) => {
+                    self.served(Source::Standby);
+                    return Ok(discs);
+                }
+                Err(error) => replica.set_aside(&error),
+            }
+        }
+        self.served(Source::Primary);
         let client = connection(&self.pool).await?;
-        let contains = |text: &Option<String>| text.as_deref().map(like_escape);
-        let rows = query_planned_for_values(
-            &client,
-            &LIST_DISCS,
-            &[
-                (&contains(&filter.name_contains), Type::TEXT),
-                (&contains(&filter.artist_contains), Type::TEXT),
-                (&contains(&filter.genre_contains), Type::TEXT),
-                (&filter.name_exact, Type::TEXT),
-                (&filter.artist_exact, Type::TEXT),
-                (&filter.genre_exact, Type::TEXT),
-                (&filter.year_of_release_min, Type::INT4),
-                (&filter.year_of_release_max, Type::INT4),
-                (&filter.in_stock, Type::BOOL),
-                (&filter.page.limit(), Type::INT8),
-                (&filter.page.offset(), Type::INT8),
-            ],
-        )
-        .await
-        .map_err(store_error)?;
-        rows::all(&rows, rows::disc)
+        list_discs(&client, filter).await
     }
 
     #[tracing::instrument(level = "debug", skip(self, patch), fields(strategy = %self.strategy))]

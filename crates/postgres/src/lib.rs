@@ -23,6 +23,7 @@ pub mod ledger;
 mod migrate;
 mod orders;
 mod pool;
+mod replica;
 mod rows;
 mod sql;
 mod strategy;
@@ -38,4 +39,5 @@ pub use orders::{
 pub use pool::{
     DatabaseTimeouts, PoolSettings, create_pool, create_pool_with_timeouts, record_pool_metrics,
 };
+pub use replica::{ReadReplica, ReplicaSettings};
 pub use strategy::{ConcurrencyStrategy, UnknownStrategy};

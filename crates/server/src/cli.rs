@@ -63,6 +63,23 @@ pub struct Settings {
         hide_env_values = true
     )]
     pub(crate) database_url: Option<SecretString>,
+    /// A standby's postgres://… URL (read-only session attributes fit:
+    /// `?target_session_attrs=read-only`): catalog reads (`GET /discs`,
+    /// `GET /discs/{id}`) go there while it lags at most
+    /// READ_REPLICA_MAX_LAG_MS, else to the primary. Unset: every read goes
+    /// to DATABASE_URL.
+    #[arg(
+        long,
+        env = "DATABASE_READ_URL",
+        value_name = "DATABASE_READ_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub(crate) database_read_url: Option<SecretString>,
+    /// The most a standby may lag behind its primary and still serve
+    /// catalog reads.
+    #[arg(long, env = "READ_REPLICA_MAX_LAG_MS", value_name = "READ_REPLICA_MAX_LAG_MS", default_value = "1000", value_parser = clap::value_parser!(u64).range(1..=60_000), global = true)]
+    pub(crate) read_replica_max_lag_ms: u64,
     #[arg(
         long,
         env = "POSTGRES_HOST",

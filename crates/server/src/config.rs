@@ -20,6 +20,7 @@ use recordshop_http::Authenticator;
 use recordshop_http::admission::AdmissionSettings;
 use recordshop_postgres::{
     BatchSettings, ConcurrencyStrategy, DatabaseTimeouts, IdempotencySettings, PoolSettings,
+    ReplicaSettings,
 };
 use secrecy::ExposeSecret;
 
@@ -34,11 +35,21 @@ pub struct ReadCacheSettings {
     pub ttl: Duration,
 }
 
+/// Where catalog reads go besides the primary, and when.
+#[derive(Clone)]
+pub struct ReadReplicaConfig {
+    pub database: tokio_postgres::Config,
+    pub settings: ReplicaSettings,
+}
+
 /// The validated configuration the server runs with.
 #[derive(Clone)]
 pub struct Config {
     /// Where the database is, with the schema on the search path.
     pub database: tokio_postgres::Config,
+    /// The standby catalog reads go to while it is close behind
+    /// (`DATABASE_READ_URL`); `None`: every read goes to `database`.
+    pub read_replica: Option<ReadReplicaConfig>,
     /// How purchases and restocks are kept safe under concurrency.
     pub strategy: ConcurrencyStrategy,
     /// Retries of units of work the database aborted for contention.
@@ -118,6 +129,14 @@ impl Config {
         };
         let strategy = strategy(settings.concurrency_strategy, settings.use_optimistic_cc)?;
         let database = database::from_settings(&settings)?;
+        let read_replica =
+            database::read_replica_from_settings(&settings)?.map(|database| ReadReplicaConfig {
+                database,
+                settings: ReplicaSettings {
+                    max_lag: Duration::from_millis(settings.read_replica_max_lag_ms),
+                    ..ReplicaSettings::default()
+                },
+            });
         let events_broker = events_broker(&settings)?;
         tracing_subscriber::EnvFilter::try_new(&settings.rust_log).with_context(|| {
             format!(
@@ -131,6 +150,7 @@ impl Config {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, NonZero::get));
         Ok(Self {
             database,
+            read_replica,
             strategy,
             retry: RetryPolicy {
                 max_attempts: settings.optimistic_max_attempts,
@@ -246,6 +266,16 @@ impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
             .field("database", &DatabaseSummary(&self.database))
+            .field(
+                "read_replica",
+                &self.read_replica.as_ref().map(|replica| {
+                    format!(
+                        "{:?}, lag at most {} ms",
+                        DatabaseSummary(&replica.database),
+                        replica.settings.max_lag.as_millis()
+                    )
+                }),
+            )
             .field("strategy", &self.strategy.as_str())
             .field("retry", &self.retry)
             .field("batching", &self.batching)

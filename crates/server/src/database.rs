@@ -23,7 +23,7 @@ pub(crate) fn from_settings(settings: &Settings) -> anyhow::Result<tokio_postgre
         .as_ref()
         .map(ExposeSecret::expose_secret)
         .filter(|url| !url.trim().is_empty());
-    let mut config = if let Some(url) = url {
+    let config = if let Some(url) = url {
         // The parser's messages name options, never values: the URL holds
         // the password.
         url.trim().parse::<tokio_postgres::Config>().map_err(|error| {
@@ -41,6 +41,43 @@ pub(crate) fn from_settings(settings: &Settings) -> anyhow::Result<tokio_postgre
             .dbname(&settings.postgres_db);
         config
     };
+    on_schema(config, settings, "recordshop")
+}
+
+/// The standby `DATABASE_READ_URL` names, with the same schema as the
+/// primary and `recordshop-reads` as its application name (unless the URL
+/// names one); `None` when unset or empty.
+///
+/// # Errors
+/// When it is not a PostgreSQL URL, or `POSTGRES_SCHEMA` is not a plain
+/// identifier.
+pub(crate) fn read_replica_from_settings(
+    settings: &Settings,
+) -> anyhow::Result<Option<tokio_postgres::Config>> {
+    let url = settings
+        .database_read_url
+        .as_ref()
+        .map(ExposeSecret::expose_secret)
+        .map(|url| url.trim())
+        .filter(|url| !url.is_empty());
+    let Some(url) = url else {
+        return Ok(None);
+    };
+    let config = url.parse::<tokio_postgres::Config>().map_err(|error| {
+        anyhow::anyhow!(
+            "DATABASE_READ_URL is not a PostgreSQL URL like postgres://user:password@host:5432/database ({error})"
+        )
+    })?;
+    on_schema(config, settings, "recordshop-reads").map(Some)
+}
+
+/// `config` with `POSTGRES_SCHEMA` first on its search path and
+/// `application_name` unless the URL names one.
+fn on_schema(
+    mut config: tokio_postgres::Config,
+    settings: &Settings,
+    application_name: &str,
+) -> anyhow::Result<tokio_postgres::Config> {
     let schema = settings
         .postgres_schema
         .as_deref()
@@ -61,7 +98,7 @@ pub(crate) fn from_settings(settings: &Settings) -> anyhow::Result<tokio_postgre
         config.options(options);
     }
     if config.get_application_name().is_none() {
-        config.application_name("recordshop");
+        config.application_name(application_name);
     }
     Ok(config)
 }
@@ -89,20 +126,28 @@ impl fmt::Debug for DatabaseSummary<'_> {
         } else {
             ""
         };
-        let hosts: Vec<String> = config
+        // host:port pairs, as a multi-host URL writes them; one port given
+        // applies to every host.
+        let ports = config.get_ports();
+        let addresses: Vec<String> = config
             .get_hosts()
             .iter()
-            .map(|host| match host {
-                Host::Tcp(name) => name.clone(),
-                Host::Unix(path) => path.display().to_string(),
+            .enumerate()
+            .map(|(index, host)| {
+                let host = match host {
+                    Host::Tcp(name) => name.clone(),
+                    Host::Unix(path) => path.display().to_string(),
+                };
+                match ports.get(index).or(ports.first()) {
+                    Some(port) => format!("{host}:{port}"),
+                    None => host,
+                }
             })
             .collect();
-        let ports: Vec<String> = config.get_ports().iter().map(u16::to_string).collect();
         write!(
             f,
-            "\"postgres://{user}{password}@{}:{}/{}\"",
-            hosts.join(","),
-            ports.join(","),
+            "\"postgres://{user}{password}@{}/{}\"",
+            addresses.join(","),
             config.get_dbname().unwrap_or("")
         )?;
         if let Some(options) = config.get_options() {

@@ -147,6 +147,10 @@ fn describe() {
         "Statements cancelled by statement_timeout (57014)"
     );
     describe_counter!(
+        "recordshop_catalog_reads_total",
+        "With DATABASE_READ_URL: disc pages and listings read, by where (standby, primary)"
+    );
+    describe_counter!(
         "recordshop_orders_dead_lettered_total",
         "Pending orders rejected as allocation_failed after failing allocation repeatedly"
     );
@@ -155,6 +159,14 @@ fn describe() {
         "hybrid: changes of this instance's purchase circuit breaker, by the state entered (open, half_open, closed)"
     );
     for (gauge, what) in [
+        (
+            "recordshop_standby_usable",
+            "With DATABASE_READ_URL: 1 while the standby serves catalog reads, 0 while they go to the primary",
+        ),
+        (
+            "recordshop_standby_lag_seconds",
+            "With DATABASE_READ_URL: the standby's replay lag at its last probe",
+        ),
         (
             "recordshop_breaker_state",
             "hybrid: this instance's purchase circuit breaker: 0 closed (synchronous), 1 half-open (probing), 2 open (purchases queued)",

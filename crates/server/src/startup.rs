@@ -17,8 +17,8 @@ use recordshop_http::admission::Admission;
 use recordshop_http::{AppState, Drain, ServeOptions, Serving};
 use recordshop_postgres::{
     AllocationWorkers, Decisions, PgCustomerRepository, PgDiscRepository,
-    PgPurchaseOrderRepository, PgStoreHealth, QueueSettings, create_pool_with_timeouts,
-    purge_expired_idempotency_keys,
+    PgPurchaseOrderRepository, PgStoreHealth, QueueSettings, ReadReplica,
+    create_pool_with_timeouts, purge_expired_idempotency_keys,
 };
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::Notify;
@@ -83,7 +83,8 @@ impl Application {
             }
             None => None,
         };
-        let state = app_state(pool, config, admission, read_cache(config));
+        let replica = read_replica(config)?;
+        let state = app_state(pool, config, admission, read_cache(config), replica);
         let address = (config.host.as_str(), config.port);
         let listener = crate::listener::bind(address)
             .with_context(|| format!("binding {}:{}", config.host, config.port))?;
@@ -285,6 +286,7 @@ pub fn app_state(
     config: &Config,
     admission: Admission,
     read_cache: Option<Arc<dyn CatalogCache>>,
+    replica: Option<ReadReplica>,
 ) -> AppState {
     if !config.auth.is_enabled() {
         tracing::warn!(
@@ -306,10 +308,12 @@ pub fn app_state(
             }
         }
     });
-    let discs: Arc<dyn DiscRepository> = Arc::new(
-        PgDiscRepository::new(pool.clone(), config.strategy)
-            .with_idempotency_settings(config.idempotency),
-    );
+    let mut discs = PgDiscRepository::new(pool.clone(), config.strategy)
+        .with_idempotency_settings(config.idempotency);
+    if let Some(replica) = replica {
+        discs = discs.with_read_replica(replica);
+    }
+    let discs: Arc<dyn DiscRepository> = Arc::new(discs);
     let discs = match read_cache {
         Some(cache) => Arc::new(CachedDiscs::new(discs, cache)),
         None => discs,
@@ -335,6 +339,26 @@ pub fn app_state(
         authenticator: config.auth.clone(),
         admission,
     }
+}
+
+/// The standby of `DATABASE_READ_URL`, its lag probe started; a pool of
+/// its own, as large as the primary's.
+///
+/// # Errors
+/// When its pool cannot be built.
+fn read_replica(config: &Config) -> anyhow::Result<Option<ReadReplica>> {
+    let Some(replica) = &config.read_replica else {
+        return Ok(None);
+    };
+    let pool = create_pool_with_timeouts(
+        replica.database.clone(),
+        config.pool,
+        config.database_timeouts,
+    )
+    .context("building the standby's connection pool")?;
+    let replica = ReadReplica::new(pool, replica.settings);
+    replica.start();
+    Ok(Some(replica))
 }
 
 /// The allocation workers of this process, started, with the listener for

@@ -104,7 +104,8 @@ pub fn run(
     let url = blocking(formation.ensure_database(&database))?;
 
     crate::cargo::build(true, &["recordshop"])?;
-    let launches = launches(&home, &url, key)?;
+    let standby = formation.read_only_url(run::DATABASE);
+    let launches = launches(&home, &url, &standby, key)?;
     say!("applying migrations");
     launches[0].migrate()?;
     if seed_anyway || blocking(run::is_empty(&url))? {
@@ -180,10 +181,12 @@ fn preferred_port(preferred: u16) -> anyhow::Result<u16> {
 }
 
 /// One launch per server: the release binary on the formation's
-/// read-write URL, its own address, metrics address and log file.
+/// read-write URL, catalog reads from its standby (`DATABASE_READ_URL`),
+/// its own address, metrics address and log file.
 fn launches(
     home: &Path,
     url: &recordshop_harness::postgres::DatabaseUrl,
+    standby: &recordshop_harness::postgres::DatabaseUrl,
     key: SigningKey,
 ) -> anyhow::Result<Vec<Launch>> {
     let binary = crate::cargo::binary(true, "recordshop");
@@ -206,7 +209,8 @@ fn launches(
                 .listen("127.0.0.1", port)
                 .inherit_shell_settings()
                 .log_to(&logs.join(format!("recordshop-{}.log", index + 1)))
-                .setting("METRICS_ADDR", &loopback(metrics).to_string())
+                .setting("METRICS_ADDR", &loopback(metrics).to_string())?
+                .setting("DATABASE_READ_URL", &standby.to_url())
         })
         .collect()
 }

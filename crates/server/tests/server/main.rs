@@ -9,5 +9,6 @@ mod config;
 mod hostile;
 mod observability;
 mod shutdown;
+mod standby;
 mod startup;
 mod token;
