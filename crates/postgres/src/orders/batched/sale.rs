@@ -420,12 +420,16 @@ async fn sell_to(
     let mut sales = allocate(on_sale.as_ref().map(|on| &on.disc), sold_at, buyers);
     let sold: Vec<&PurchaseOrder> = sales.iter().filter_map(|a| a.as_ref().ok()).collect();
     if let Some(last) = sold.last() {
-        let created = record_sales(tx, disc_id, last.disc.quantity.get(), &sold).await?;
-        for order in sales.iter_mut().filter_map(|a| a.as_mut().ok()) {
-            order.created_at = *created.get(&order.id.as_uuid()).ok_or_else(|| {
-                StoreError::Unexpected(anyhow!("order {} of the batch was not stored", order.id))
-            })?;
-        }
+        let stock_left = last.disc.quantity.get();
+        let created = insert_orders(
+            tx,
+            &RECORD_SALES,
+            &[&disc_id.as_uuid(), &stock_left],
+            &sold,
+            disc_id,
+        )
+        .await?;
+        stamp_created(&mut sales, &created)?;
     }
     Ok(sales)
 }
@@ -472,74 +476,66 @@ async fn queue_behind(
     if pending.is_empty() {
         return Ok(waiting);
     }
-    let ids: Vec<Uuid> = pending.iter().map(|o| o.id.as_uuid()).collect();
-    let customer_ids: Vec<Uuid> = pending.iter().map(|o| o.customer_id.as_uuid()).collect();
-    let quantities: Vec<i32> = pending.iter().map(|o| o.quantity.get()).collect();
-    let customers: Vec<_> = pending
+    let created = insert_orders(
+        tx,
+        &RECORD_PENDING,
+        &[&disc.id.as_uuid()],
+        &pending,
+        disc.id,
+    )
+    .await?;
+    stamp_created(&mut waiting, &created)?;
+    Ok(waiting)
+}
+
+/// Runs `statement` (`RECORD_SALES`, `RECORD_PENDING`) with `leading`
+/// parameters, then the columns of `orders` as arrays: ids, customer ids,
+/// units, customer snapshots, disc snapshots. Returns each order's
+/// `created_at`.
+async fn insert_orders(
+    client: &impl GenericClient,
+    statement: &Statement,
+    leading: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    orders: &[&PurchaseOrder],
+    disc_id: DiscId,
+) -> Result<HashMap<Uuid, DateTime<Utc>>, StoreError> {
+    let ids: Vec<Uuid> = orders.iter().map(|o| o.id.as_uuid()).collect();
+    let customer_ids: Vec<Uuid> = orders.iter().map(|o| o.customer_id.as_uuid()).collect();
+    let quantities: Vec<i32> = orders.iter().map(|o| o.quantity.get()).collect();
+    let customers: Vec<_> = orders
         .iter()
         .map(|o| Json(StoredCustomer::from(&o.customer)))
         .collect();
-    let discs: Vec<_> = pending
+    let discs: Vec<_> = orders
         .iter()
         .map(|o| Json(StoredDisc::from(&o.disc)))
         .collect();
-    let rows = query(
-        tx,
-        &RECORD_PENDING,
-        &[
-            &disc.id.as_uuid(),
-            &ids,
-            &customer_ids,
-            &quantities,
-            &customers,
-            &discs,
-        ],
-    )
-    .await
-    .map_err(store_error)?;
-    let created = created_at_by_id(&rows, pending.len(), disc.id)?;
-    for order in waiting.iter_mut().filter_map(|a| a.as_mut().ok()) {
+    let mut params = leading.to_vec();
+    params.extend([
+        &ids as &(dyn tokio_postgres::types::ToSql + Sync),
+        &customer_ids,
+        &quantities,
+        &customers,
+        &discs,
+    ]);
+    let rows = query(client, statement, &params)
+        .await
+        .map_err(store_error)?;
+    created_at_by_id(&rows, orders.len(), disc_id)
+}
+
+/// Gives each stored order of `answers` the `created_at` the database gave
+/// it.
+fn stamp_created(
+    answers: &mut [Result<PurchaseOrder, PlaceOrderError>],
+    created: &HashMap<Uuid, DateTime<Utc>>,
+) -> Result<(), StoreError> {
+    for order in answers.iter_mut().filter_map(|a| a.as_mut().ok()) {
         order.created_at = *created.get(&order.id.as_uuid()).ok_or_else(|| {
             StoreError::Unexpected(anyhow!("order {} of the batch was not stored", order.id))
         })?;
     }
-    Ok(waiting)
-}
-
-/// Writes the new stock and the orders; returns each order's `created_at`.
-async fn record_sales(
-    client: &impl GenericClient,
-    disc_id: DiscId,
-    stock_left: i64,
-    sold: &[&PurchaseOrder],
-) -> Result<HashMap<Uuid, DateTime<Utc>>, StoreError> {
-    let ids: Vec<Uuid> = sold.iter().map(|o| o.id.as_uuid()).collect();
-    let customer_ids: Vec<Uuid> = sold.iter().map(|o| o.customer_id.as_uuid()).collect();
-    let quantities: Vec<i32> = sold.iter().map(|o| o.quantity.get()).collect();
-    let customers: Vec<_> = sold
-        .iter()
-        .map(|o| Json(StoredCustomer::from(&o.customer)))
-        .collect();
-    let discs: Vec<_> = sold
-        .iter()
-        .map(|o| Json(StoredDisc::from(&o.disc)))
-        .collect();
-    let rows = query(
-        client,
-        &RECORD_SALES,
-        &[
-            &disc_id.as_uuid(),
-            &stock_left,
-            &ids,
-            &customer_ids,
-            &quantities,
-            &customers,
-            &discs,
-        ],
-    )
-    .await
-    .map_err(store_error)?;
-    created_at_by_id(&rows, sold.len(), disc_id)
+    Ok(())
 }
 
 /// The `id, created_at` rows of a batch's insert of `expected` orders.
