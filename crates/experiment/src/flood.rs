@@ -235,7 +235,7 @@ pub(crate) async fn run(lab: &Lab, plan: &FloodPlan, strategy: ConcurrencyStrate
             plan.buyers,
             plan.window.as_secs_f64()
         ));
-        let memory = session.server.sample_memory(MEMORY_EVERY);
+        let memory = session.sample_memory(MEMORY_EVERY);
         let sent = open_loop::drive(&session.api, &schedule, plan.connections).await?;
         report.memory = Some(memory.finish());
         let outcome = analyse(&sent);

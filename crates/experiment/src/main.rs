@@ -25,6 +25,7 @@ mod overload;
 mod pgbench;
 mod prep;
 mod progress;
+mod proxy;
 mod report;
 mod run;
 mod sales_timing;
@@ -63,23 +64,28 @@ struct Args {
 
     /// Values of CONCURRENCY_STRATEGY to compare (`queued` and `hybrid`
     /// are judged on 201 and 202 answers alike, with the backlog's drain
-    /// time and the time to outcome reported).
-    #[arg(long, value_delimiter = ',', default_value = "pessimistic,optimistic,atomic,batched,queued,hybrid", value_parser = ConcurrencyStrategy::from_str)]
+    /// time and the time to outcome reported) [default: all six; the
+    /// `proxy` study: batched].
+    #[arg(long, value_delimiter = ',', value_parser = ConcurrencyStrategy::from_str)]
     strategies: Vec<ConcurrencyStrategy>,
 
-    /// Scenarios to run, in this order.
+    /// Scenarios to run, in this order; `none` for none (studies only).
     #[arg(
         long,
         value_delimiter = ',',
-        value_enum,
-        default_value = "http-ceiling,launch,hot,spread,mixed,read"
+        default_value = "http-ceiling,launch,hot,spread,mixed,read",
+        value_parser = parse_scenario
     )]
-    scenarios: Vec<Scenario>,
+    scenarios: Vec<Option<Scenario>>,
 
     /// Studies to run after the scenarios: `flood` (thousands of buyers
     /// within a second), `overload` (open loop at multiples of capacity),
     /// `curve` (hot and spread by clients), `cache` (catalog reads with no
-    /// cache and with the in-process cache); `none` for none.
+    /// cache and with the in-process cache); `none` for none. Not in the
+    /// default list: `proxy` (hot and spread with one server direct, three
+    /// behind nginx, and three behind nginx on a pg_auto_failover
+    /// formation with a synchronous standby; needs nginx and
+    /// pg_auto_failover, installed when missing as root).
     #[arg(
         long,
         value_delimiter = ',',
@@ -160,8 +166,10 @@ struct Args {
 }
 
 const QUICK_PGBENCH: Duration = Duration::from_secs(3);
-/// Room for a server's pool, pgbench's clients and the checks at once.
-const CLUSTER_SETTINGS: &[&str] = &["max_connections=200", "shared_buffers=256MB"];
+/// Room for a server's pool, pgbench's clients and the checks at once
+/// (three servers' pools in the `proxy` study, whose formation gets these
+/// too).
+pub(crate) const CLUSTER_SETTINGS: &[&str] = &["max_connections=200", "shared_buffers=256MB"];
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -212,8 +220,14 @@ fn settings(args: Args) -> run::Settings {
             args.duration.unwrap_or(scenario::DEFAULT_DURATION)
         })
     });
+    let strategies_given = !args.strategies.is_empty();
+    let given = if strategies_given {
+        args.strategies
+    } else {
+        ConcurrencyStrategy::ALL.to_vec()
+    };
     let mut strategies: Vec<ConcurrencyStrategy> = Vec::new();
-    for strategy in args.strategies {
+    for strategy in given {
         if !strategies.contains(&strategy) {
             strategies.push(strategy);
         }
@@ -225,7 +239,7 @@ fn settings(args: Args) -> run::Settings {
         }
     }
     let mut scenarios: Vec<Scenario> = Vec::new();
-    for scenario in args.scenarios {
+    for scenario in args.scenarios.into_iter().flatten() {
         if !scenarios.contains(&scenario) {
             scenarios.push(scenario);
         }
@@ -239,6 +253,7 @@ fn settings(args: Args) -> run::Settings {
             .server_bin
             .unwrap_or_else(|| recordshop_harness::target_dir().join("release/recordshop")),
         strategies,
+        strategies_given,
         scenarios,
         studies,
         sizing,
@@ -263,9 +278,24 @@ fn parse_study(value: &str) -> anyhow::Result<Option<run::Study>> {
     if value == "none" {
         return Ok(None);
     }
-    run::Study::from_str(value, true)
-        .map(Some)
-        .map_err(|_| anyhow::anyhow!("{value:?} is not flood, overload, curve or none"))
+    run::Study::from_str(value, true).map(Some).map_err(|_| {
+        anyhow::anyhow!("{value:?} is not flood, overload, curve, cache, proxy or none")
+    })
+}
+
+fn parse_scenario(value: &str) -> anyhow::Result<Option<Scenario>> {
+    use clap::ValueEnum as _;
+    if value == "none" {
+        return Ok(None);
+    }
+    Scenario::from_str(value, true).map(Some).map_err(|_| {
+        let names: Vec<String> = Scenario::value_variants()
+            .iter()
+            .filter_map(|scenario| scenario.to_possible_value())
+            .map(|value| value.get_name().to_owned())
+            .collect();
+        anyhow::anyhow!("{value:?} is not one of {}, or none", names.join(", "))
+    })
 }
 
 fn parse_share(value: &str) -> anyhow::Result<f64> {
@@ -340,5 +370,25 @@ mod tests {
         assert_eq!(settings.scenarios.len(), 6);
         assert_eq!(settings.studies.len(), 4);
         assert_eq!(settings.strategies, ConcurrencyStrategy::ALL);
+        assert!(!settings.strategies_given);
+    }
+
+    #[test]
+    fn the_proxy_study_runs_alone_when_asked() {
+        let args = Args::try_parse_from([
+            "experiment",
+            "--scenarios",
+            "none",
+            "--studies",
+            "proxy",
+            "--strategies",
+            "batched,atomic",
+        ])
+        .unwrap();
+        let settings = settings(args);
+        assert!(settings.scenarios.is_empty());
+        assert_eq!(settings.studies, [run::Study::Proxy]);
+        assert!(settings.strategies_given);
+        assert!(Args::try_parse_from(["experiment", "--scenarios", "hot,nope"]).is_err());
     }
 }

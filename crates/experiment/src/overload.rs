@@ -283,7 +283,7 @@ pub(crate) async fn run(
             discs: prep::discs(&session.api, 1, UNLIMITED_STOCK).await?,
             customers: prep::customers(&session.api, plan.customers, &lab.tag).await?,
         };
-        let memory = session.server.sample_memory(MEMORY_EVERY);
+        let memory = session.sample_memory(MEMORY_EVERY);
         let mut tally = Tally::default();
         progress.phase(&format!(
             "capacity: {} closed-loop clients for {:.0} s",

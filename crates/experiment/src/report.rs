@@ -38,6 +38,9 @@ pub struct Experiment {
     pub curve: Vec<RunReport>,
     /// Catalog reads by cache (`cache`).
     pub cache: Vec<crate::cache::CachePoint>,
+    /// `hot` and `spread` direct, behind nginx, and on a synchronous
+    /// formation (`proxy`).
+    pub proxy: Vec<crate::proxy::ProxyComparison>,
     /// Each target beside its figure.
     pub targets: Vec<crate::targets::Target>,
     /// What observability costs, when asked for (`--overhead`).
@@ -69,6 +72,7 @@ impl Experiment {
             overloads: Vec::new(),
             curve: Vec::new(),
             cache: Vec::new(),
+            proxy: Vec::new(),
             targets: Vec::new(),
             overhead: Vec::new(),
             sales_report: None,
@@ -94,6 +98,17 @@ impl From<&Exit> for Stopped {
                 exit.took.as_millis(),
                 if exit.killed { " (killed)" } else { "" }
             ),
+        }
+    }
+}
+
+impl Stopped {
+    /// Several servers': graceful when each was.
+    pub fn of_all(exits: &[Exit]) -> Self {
+        let each: Vec<String> = exits.iter().map(|exit| Self::from(exit).exit).collect();
+        Self {
+            graceful: exits.iter().all(|exit| !exit.killed),
+            exit: format!("{} servers: {}", exits.len(), each.join("; ")),
         }
     }
 }

@@ -23,7 +23,7 @@ use crate::prep;
 use crate::progress::RunProgress;
 use crate::report::{self, Experiment, RunReport};
 use crate::scenario::{Plan, Scenario, Sizing};
-use crate::session::{self, Lab, Observability, Session, Setup, Tally};
+use crate::session::{self, Lab, Observability, Session, Setup, Tally, Topology};
 use crate::stats;
 use crate::{cache, curve, targets};
 
@@ -31,6 +31,9 @@ use crate::{cache, curve, targets};
 pub struct Settings {
     pub server_bin: PathBuf,
     pub strategies: Vec<ConcurrencyStrategy>,
+    /// Whether `--strategies` named them (the `proxy` study runs only
+    /// its default otherwise).
+    pub strategies_given: bool,
     pub scenarios: Vec<Scenario>,
     pub studies: Vec<Study>,
     pub sizing: Sizing,
@@ -188,6 +191,10 @@ pub async fn run(settings: Settings, admin_url: DatabaseUrl) -> anyhow::Result<b
         && experiment.floods.iter().all(FloodReport::passed)
         && experiment.overloads.iter().all(OverloadReport::passed)
         && experiment
+            .proxy
+            .iter()
+            .all(crate::proxy::ProxyComparison::passed)
+        && experiment
             .overhead
             .iter()
             .all(|pair| pair.runs.iter().all(RunReport::passed)))
@@ -241,6 +248,24 @@ async fn studies(
         report::write_json(results, experiment)?;
         println!("{}", curve::text(&experiment.curve));
     }
+    if settings.studies.contains(&Study::Proxy) {
+        let strategies = if settings.strategies_given {
+            settings.strategies.clone()
+        } else {
+            vec![crate::proxy::DEFAULT_STRATEGY]
+        };
+        println!(
+            "\n=== proxy — hot and spread ({}): 1 server direct, 3 behind nginx, 3 behind nginx on a synchronous formation ===",
+            strategies
+                .iter()
+                .map(|strategy| strategy.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        experiment.proxy = crate::proxy::run(lab, &settings.sizing, &strategies).await?;
+        report::write_json(results, experiment)?;
+        println!("{}", crate::proxy::text(&experiment.proxy));
+    }
     if settings.studies.contains(&Study::Cache) {
         println!("\n=== cache — catalog reads with no cache and with the in-process cache ===");
         // Reads never touch a strategy: the first one's server serves them.
@@ -268,6 +293,9 @@ pub enum Study {
     Curve,
     /// Catalog reads with no cache and with the in-process cache.
     Cache,
+    /// `hot` and `spread`: one server direct, three behind nginx, three
+    /// behind nginx on a formation with a synchronous standby.
+    Proxy,
 }
 
 /// The pgbench ceilings of `plan`'s scenario; a failure is reported and
@@ -307,8 +335,8 @@ async fn ceilings(lab: &Lab, plan: &Plan, duration: Duration) -> Vec<pgbench::Ce
     }
 }
 
-/// One scenario under one strategy, on a database of its own. Never fails:
-/// what went wrong is part of the report.
+/// One scenario under one strategy, on a database of its own, one server
+/// direct. Never fails: what went wrong is part of the report.
 pub(crate) async fn run_one(
     lab: &Lab,
     plan: &Plan,
@@ -316,6 +344,28 @@ pub(crate) async fn run_one(
     ceilings: &[pgbench::Ceiling],
     observability: &Observability,
     settings: &[(&str, String)],
+) -> RunReport {
+    run_on(
+        lab,
+        plan,
+        strategy,
+        ceilings,
+        observability,
+        settings,
+        Topology::Direct,
+    )
+    .await
+}
+
+/// [`run_one`] on `topology`.
+pub(crate) async fn run_on(
+    lab: &Lab,
+    plan: &Plan,
+    strategy: ConcurrencyStrategy,
+    ceilings: &[pgbench::Ceiling],
+    observability: &Observability,
+    settings: &[(&str, String)],
+    topology: Topology<'_>,
 ) -> RunReport {
     let mut report = RunReport {
         scenario: plan.scenario,
@@ -345,6 +395,7 @@ pub(crate) async fn run_one(
             request_timeout: Duration::from_secs(30),
         },
         settings,
+        topology,
     };
     let ended = session::run(lab, setup, &progress, async |session| {
         load(lab, plan, session, &progress, &mut report).await
@@ -380,14 +431,14 @@ async fn load(
         None => None,
     };
     let live = Arc::new(Live::default());
-    let memory = session.server.sample_memory(MEMORY_EVERY);
-    let cpu_before = session.server.cpu_seconds();
+    let memory = session.sample_memory(MEMORY_EVERY);
+    let cpu_before = session.cpu_seconds();
     let ticker = progress.load(plan.duration, Arc::clone(&live));
     let seed = fastrand::u64(..);
     let log = load::drive(&session.api, plan, &prepared, &live, seed).await;
     drop(ticker);
     let cpu_used = cpu_before
-        .zip(session.server.cpu_seconds())
+        .zip(session.cpu_seconds())
         .map(|(before, after)| after - before);
     report.memory = Some(memory.finish());
     if let (Some(url), Some(before)) = (&session.metrics, &before) {

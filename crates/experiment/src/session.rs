@@ -2,14 +2,23 @@
 //! with the strategy under test, the caller's work against its API, then
 //! the server stopped and the stock invariant read from the database, the
 //! database dropped. Every scenario and study runs inside one of these.
+//!
+//! A session's [`Topology`] is one server the load reaches directly (every
+//! scenario and study but one), or several behind nginx on a database of
+//! some cluster's (the `proxy` study: the lab's, or a pg_auto_failover
+//! formation's primary); they are started alike, from one launch each.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::Context;
 use recordshop_harness::api::{Api, ClientOptions};
+use recordshop_harness::fleet::Fleet;
 use recordshop_harness::interrupt;
+use recordshop_harness::memory::MemorySampler;
 use recordshop_harness::postgres::{Admin, DatabaseName, DatabaseUrl, PgBin};
-use recordshop_harness::server::{Launch, Program, Server};
+use recordshop_harness::process;
+use recordshop_harness::server::{Exit, Launch, Program, Server};
 use recordshop_harness::signing::SigningKey;
 use recordshop_postgres::ConcurrencyStrategy;
 
@@ -70,6 +79,34 @@ impl Observability {
     }
 }
 
+/// Where a session's servers run and how the load reaches them.
+#[derive(Clone, Copy)]
+pub(crate) enum Topology<'a> {
+    /// One server on a database of the lab's cluster, the load straight to
+    /// it.
+    Direct,
+    /// `servers` servers on a database `admin` makes (migrated once before
+    /// they start), behind a scratch nginx the load goes through. Their
+    /// metrics are on as a direct server's are, but not scraped: the
+    /// figures from inside are one server's. `tag` tells its databases
+    /// and logs from another proxied topology's.
+    Proxied {
+        servers: usize,
+        admin: &'a Admin,
+        tag: &'static str,
+    },
+}
+
+impl Topology<'_> {
+    /// How it reads in a database name.
+    fn tag(&self) -> &'static str {
+        match self {
+            Self::Direct => "direct",
+            Self::Proxied { tag, .. } => tag,
+        }
+    }
+}
+
 /// How a session is set up.
 pub(crate) struct Setup<'a> {
     /// What the database is named after (scenario, study…).
@@ -79,6 +116,7 @@ pub(crate) struct Setup<'a> {
     pub client: ClientOptions,
     /// Server settings of this session, on top of `--server-env`.
     pub settings: &'a [(&'a str, String)],
+    pub topology: Topology<'a>,
 }
 
 impl<'a> Setup<'a> {
@@ -100,6 +138,15 @@ impl<'a> Setup<'a> {
                 request_timeout: OPEN_LOOP_TIMEOUT,
             },
             settings: &[],
+            topology: Topology::Direct,
+        }
+    }
+
+    /// The cluster the database is made on.
+    fn admin<'b>(&'b self, lab: &'b Lab) -> &'b Admin {
+        match self.topology {
+            Topology::Direct => &lab.admin,
+            Topology::Proxied { admin, .. } => admin,
         }
     }
 }
@@ -108,13 +155,55 @@ impl<'a> Setup<'a> {
 /// timeout is a failure of the server, not of patience.
 pub const OPEN_LOOP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The running server, as the work sees it.
+/// The running server (or servers), as the work sees it.
 pub(crate) struct Session {
+    /// To the server, or to nginx in front of them.
     pub api: Api,
-    pub server: Server,
-    /// Where its metrics are scraped, when they are on.
+    servers: Servers,
+    /// The servers' processes, in order.
+    pids: Vec<u32>,
+    /// Where its metrics are scraped, when they are on (one server only).
     pub metrics: Option<String>,
     pub ready_after: Duration,
+}
+
+enum Servers {
+    One(Server),
+    Fleet(Fleet),
+}
+
+impl Session {
+    /// Samples the resident memory of the (first) server.
+    pub fn sample_memory(&self, every: Duration) -> MemorySampler {
+        // A pid of none: the sampler finds no process and ends at once.
+        MemorySampler::start(self.pids.first().copied().unwrap_or(0), every)
+    }
+
+    /// CPU time the servers have used so far, all of them together.
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        self.pids.iter().map(|pid| process::cpu_seconds(*pid)).sum()
+    }
+
+    /// Until the server answers ready (a fleet's were waited for as it
+    /// started).
+    async fn wait_ready(&mut self, within: Duration) -> anyhow::Result<Duration> {
+        match &mut self.servers {
+            Servers::One(server) => server.wait_ready_async(within).await,
+            Servers::Fleet(_) => Ok(self.ready_after),
+        }
+    }
+
+    /// SIGTERM to each server (nginx stopped first), SIGKILL after
+    /// `grace`.
+    async fn stop(self, grace: Duration) -> anyhow::Result<Stopped> {
+        match self.servers {
+            Servers::One(server) => Ok(Stopped::from(&server.terminate_async(grace).await?)),
+            Servers::Fleet(fleet) => {
+                let exits: Vec<Exit> = fleet.stop(grace).await?.into_iter().flatten().collect();
+                Ok(Stopped::of_all(&exits))
+            }
+        }
+    }
 }
 
 /// What the work tells the invariant check: purchases answered 201 and
@@ -160,9 +249,11 @@ pub(crate) async fn run<T>(
     let mut parts = setup.name.to_vec();
     parts.push(setup.strategy.as_str());
     parts.push(setup.observability.tag());
+    parts.push(setup.topology.tag());
+    let admin = setup.admin(lab);
     let created = async {
         let name = DatabaseName::scratch("exp", &parts, &lab.tag)?;
-        let url = lab.admin.create(&name).await?;
+        let url = admin.create(&name).await?;
         anyhow::Ok((name, url))
     };
     let (name, url) = match created.await {
@@ -178,7 +269,7 @@ pub(crate) async fn run<T>(
         .map_err(|error| format!("{error:#}"));
     if !lab.settings.keep {
         progress.phase("dropping the database");
-        if let Err(error) = lab.admin.drop_database(&name).await {
+        if let Err(error) = admin.drop_database(&name).await {
             eprintln!("warning: {error:#}");
         }
     }
@@ -193,14 +284,63 @@ async fn serve<T>(
     ended: &mut Ended<T>,
     work: impl AsyncFnOnce(&mut Session) -> anyhow::Result<(T, Tally)>,
 ) -> anyhow::Result<T> {
-    let log = lab.logs.join(format!("{}.log", ended.database));
+    let servers = match setup.topology {
+        Topology::Direct => 1,
+        Topology::Proxied { servers, .. } => servers,
+    };
+    let launches = (1..=servers)
+        .map(|index| {
+            let log = if servers == 1 {
+                format!("{}.log", ended.database)
+            } else {
+                format!("{}-{index}.log", ended.database)
+            };
+            launch(lab, setup, database, &lab.logs.join(log))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut session = start(lab, setup, launches, progress).await?;
+    let worked = tokio::select! {
+        worked = async {
+            progress.phase("waiting for /health/ready");
+            session.ready_after = session.wait_ready(lab.settings.ready_timeout).await?;
+            work(&mut session).await
+        } => worked,
+        () = interrupt::wait() => Err(anyhow::anyhow!("interrupted")),
+    };
+    if session.ready_after > Duration::ZERO {
+        ended.ready_after_s = Some(session.ready_after.as_secs_f64());
+    }
+    // The workers run in the server: the backlog drains before it stops.
+    let drained = if setup.strategy.is_synchronous() || worked.is_err() {
+        None
+    } else {
+        progress.phase("waiting for the pending orders to be decided");
+        recordshop_harness::ledger::wait_drained(database, DRAIN_BOUND).await?
+    };
+    progress.spin();
+    progress.phase("stopping the server");
+    ended.stopped = Some(session.stop(STOP_GRACE).await?);
+    let (result, tally) = worked?;
+    // Checked once the server is gone: nothing can still be writing.
+    progress.phase("checking the stock invariant");
+    ended.check = Some(check::run(database, tally, drained).await?);
+    Ok(result)
+}
+
+/// One server of `setup` on `database`, logging to `log`.
+fn launch(
+    lab: &Lab,
+    setup: &Setup<'_>,
+    database: &DatabaseUrl,
+    log: &std::path::Path,
+) -> anyhow::Result<Launch> {
     let mut launch = Launch::new(
         Program::Binary(lab.settings.server_bin.clone()),
         database.clone(),
         lab.key.clone(),
     )?
     .strategy(setup.strategy)
-    .log_to(&log);
+    .log_to(log);
     match setup.observability {
         Observability::Off => {}
         Observability::Metrics => launch = launch.with_metrics()?,
@@ -218,41 +358,51 @@ async fn serve<T>(
     for (name, value) in setup.settings {
         launch = launch.setting(name, value)?;
     }
-    progress.phase(&format!("starting the server on port {}", launch.port()));
-    let server = launch.start()?;
-    let api = Api::new(&launch.base_url(), setup.client)?.with_token(&lab.token)?;
-    let mut session = Session {
-        api,
-        server,
-        metrics: launch.metrics_url(),
-        ready_after: Duration::ZERO,
-    };
-    let worked = tokio::select! {
-        worked = async {
-            progress.phase("waiting for /health/ready");
-            session.ready_after = session.server.wait_ready_async(lab.settings.ready_timeout).await?;
-            work(&mut session).await
-        } => worked,
-        () = interrupt::wait() => Err(anyhow::anyhow!("interrupted")),
-    };
-    if session.ready_after > Duration::ZERO {
-        ended.ready_after_s = Some(session.ready_after.as_secs_f64());
+    Ok(launch)
+}
+
+/// Starts the session's servers: one, not yet waited for; or a fleet
+/// behind nginx, migrated first and each ready.
+async fn start(
+    lab: &Lab,
+    setup: &Setup<'_>,
+    mut launches: Vec<Launch>,
+    progress: &RunProgress,
+) -> anyhow::Result<Session> {
+    if let Topology::Direct = setup.topology {
+        let launch = launches.pop().context("a session needs a server")?;
+        progress.phase(&format!("starting the server on port {}", launch.port()));
+        let server = launch.start()?;
+        return Ok(Session {
+            api: Api::new(&launch.base_url(), setup.client)?.with_token(&lab.token)?,
+            pids: vec![server.pid()],
+            servers: Servers::One(server),
+            metrics: launch.metrics_url(),
+            ready_after: Duration::ZERO,
+        });
     }
-    // The workers run in the server: the backlog drains before it stops.
-    let drained = if setup.strategy.is_synchronous() || worked.is_err() {
-        None
-    } else {
-        progress.phase("waiting for the pending orders to be decided");
-        recordshop_harness::ledger::wait_drained(database, DRAIN_BOUND).await?
-    };
-    progress.spin();
-    progress.phase("stopping the server");
-    ended.stopped = Some(Stopped::from(
-        &session.server.terminate_async(STOP_GRACE).await?,
+    let first = launches
+        .first()
+        .cloned()
+        .context("a session needs a server")?;
+    progress.phase("applying the migrations");
+    // Once, before the servers start: they would race to migrate.
+    tokio::task::spawn_blocking(move || first.migrate())
+        .await
+        .context("the migration task failed")??;
+    progress.phase(&format!(
+        "starting {} servers and nginx in front",
+        launches.len()
     ));
-    let (result, tally) = worked?;
-    // Checked once the server is gone: nothing can still be writing.
-    progress.phase("checking the stock invariant");
-    ended.check = Some(check::run(database, tally, drained).await?);
-    Ok(result)
+    let (fleet, ready_after) = tokio::select! {
+        started = Fleet::start(launches, lab.settings.ready_timeout) => started?,
+        () = interrupt::wait() => anyhow::bail!("interrupted"),
+    };
+    Ok(Session {
+        api: Api::new(&fleet.base_url(), setup.client)?.with_token(&lab.token)?,
+        pids: fleet.running().map(Server::pid).collect(),
+        servers: Servers::Fleet(fleet),
+        metrics: None,
+        ready_after,
+    })
 }

@@ -3,6 +3,13 @@
 //! to stop finishes the request it has in flight (each is bounded by the
 //! client's timeout), so the only purchases of unknown outcome are those a
 //! fault cut off.
+//!
+//! Behind a proxy ([`Retry::OnceWithTheKey`]) a buyer does what a careful
+//! client does when the proxy says the instance behind it failed (502,
+//! 504) or no answer came: it waits [`RETRY_AFTER`] and sends the same
+//! purchase once more with the same key, so a purchase the dead instance
+//! had committed is answered from its key, and one it had not is made now,
+//! never twice.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,7 +23,7 @@ use uuid::Uuid;
 
 use recordshop_harness::api::{Api, Reply, Request};
 
-/// One purchase.
+/// One purchase request.
 #[derive(Clone, Debug)]
 pub struct Record {
     /// When it was sent and when its outcome was known, from the start of
@@ -24,6 +31,10 @@ pub struct Record {
     pub sent: Duration,
     pub done: Duration,
     pub outcome: Reply,
+    /// Its `Idempotency-Key`: a retry carries its first attempt's.
+    pub key: Uuid,
+    /// 1, or 2 for the retry of a purchase whose first attempt failed.
+    pub attempt: u8,
 }
 
 impl Record {
@@ -32,11 +43,48 @@ impl Record {
     }
 }
 
+/// The pause before a retry. Sent at once, a retry met a 502 again (one of
+/// five retries, in one run where an instance was killed): nginx still held
+/// idle keep-alive connections to the dead instance, wrote the POST on
+/// one before it had read the closed socket, and does not pass a sent POST
+/// on. By 100 ms later it has closed them and rested the instance.
+pub const RETRY_AFTER: Duration = Duration::from_millis(100);
+
+/// Whether a buyer sends a failed purchase again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// Never: straight to a server, whose answers are its own.
+    Never,
+    /// Once, with the same key, after a 502 or 504 (a proxy's word that
+    /// the instance failed) or no answer at all.
+    OnceWithTheKey,
+}
+
+impl Retry {
+    fn wanted(self, outcome: &Reply) -> bool {
+        self == Self::OnceWithTheKey && (outcome.answer().is_none() || is_gateway(outcome.status()))
+    }
+}
+
+/// 502 and 504: a proxy's answer for an instance that could not be heard
+/// from; for a POST already passed on, its outcome is unknown.
+pub fn is_gateway(status: u16) -> bool {
+    status == 502 || status == 504
+}
+
 /// Read while the load runs.
 #[derive(Default)]
 pub struct Live {
     /// Milliseconds from the start of the load to the last 201 (0: none).
     last_created_ms: AtomicU64,
+    /// When the latest-sent purchase answered 201 was sent (0: none).
+    last_created_sent_ms: AtomicU64,
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
 }
 
 pub struct Load {
@@ -47,44 +95,22 @@ pub struct Load {
 }
 
 impl Load {
-    pub fn start(api: &Api, clients: usize, customer: Uuid, disc: Uuid) -> Self {
+    pub fn start(api: &Api, clients: usize, customer: Uuid, disc: Uuid, retry: Retry) -> Self {
         let start = Instant::now();
         let (stop, stopped) = watch::channel(false);
         let live = Arc::new(Live::default());
         let mut buyers = JoinSet::new();
         for _ in 0..clients {
-            let api = api.clone();
-            let stopped = stopped.clone();
-            let live = Arc::clone(&live);
-            buyers.spawn(async move {
-                let mut records = Vec::new();
-                while !*stopped.borrow() {
-                    let sent = start.elapsed();
-                    let request = Request::Purchase {
-                        customer,
-                        disc,
-                        quantity: 1,
-                        key: Some(Uuid::new_v4()),
-                    };
-                    let outcome = api.send(&request).await;
-                    let done = start.elapsed();
-                    if outcome.is_created() || outcome.is_accepted() {
-                        let ms = u64::try_from(done.as_millis()).unwrap_or(u64::MAX).max(1);
-                        live.last_created_ms.fetch_max(ms, Ordering::Relaxed);
-                    }
-                    let failed = outcome.answer().is_none();
-                    records.push(Record {
-                        sent,
-                        done,
-                        outcome,
-                    });
-                    if failed {
-                        // The server is down or restarting: no busy loop.
-                        sleep(Duration::from_millis(20)).await;
-                    }
-                }
-                records
-            });
+            let buyer = Buyer {
+                api: api.clone(),
+                stopped: stopped.clone(),
+                live: Arc::clone(&live),
+                start,
+                customer,
+                disc,
+                retry,
+            };
+            buyers.spawn(buyer.run());
         }
         Self {
             start,
@@ -99,10 +125,23 @@ impl Load {
         self.start.elapsed()
     }
 
+    /// When the load started, for records of requests sent beside it.
+    pub fn clock(&self) -> Instant {
+        self.start
+    }
+
     /// Whether a purchase was answered 201 (or 202, taken in pending) after
     /// `since` (load clock).
     pub fn created_after(&self, since: Duration) -> bool {
         let last = self.live.last_created_ms.load(Ordering::Relaxed);
+        last > 0 && Duration::from_millis(last) > since
+    }
+
+    /// Whether a purchase sent after `since` (load clock) was answered 201
+    /// (or 202): the service takes writes again, whatever the answers to
+    /// requests already in flight at `since` said.
+    pub fn created_sent_after(&self, since: Duration) -> bool {
+        let last = self.live.last_created_sent_ms.load(Ordering::Relaxed);
         last > 0 && Duration::from_millis(last) > since
     }
 
@@ -123,6 +162,67 @@ impl Load {
     }
 }
 
+/// One buyer of the load.
+struct Buyer {
+    api: Api,
+    stopped: watch::Receiver<bool>,
+    live: Arc<Live>,
+    start: Instant,
+    customer: Uuid,
+    disc: Uuid,
+    retry: Retry,
+}
+
+impl Buyer {
+    async fn run(self) -> Vec<Record> {
+        let mut records = Vec::new();
+        while !*self.stopped.borrow() {
+            let key = Uuid::new_v4();
+            let request = Request::Purchase {
+                customer: self.customer,
+                disc: self.disc,
+                quantity: 1,
+                key: Some(key),
+            };
+            for attempt in 1..=2 {
+                let record = self.send(&request, key, attempt).await;
+                let again = attempt == 1 && self.retry.wanted(&record.outcome);
+                let failed = record.outcome.answer().is_none();
+                records.push(record);
+                if !again {
+                    if failed {
+                        // The server is down or restarting: no busy loop.
+                        sleep(Duration::from_millis(20)).await;
+                    }
+                    break;
+                }
+                sleep(RETRY_AFTER).await;
+            }
+        }
+        records
+    }
+
+    async fn send(&self, request: &Request, key: Uuid, attempt: u8) -> Record {
+        let sent = self.start.elapsed();
+        let outcome = self.api.send(request).await;
+        let done = self.start.elapsed();
+        if outcome.is_created() || outcome.is_accepted() {
+            let live = &self.live;
+            live.last_created_ms
+                .fetch_max(millis(done), Ordering::Relaxed);
+            live.last_created_sent_ms
+                .fetch_max(millis(sent), Ordering::Relaxed);
+        }
+        Record {
+            sent,
+            done,
+            outcome,
+            key,
+            attempt,
+        }
+    }
+}
+
 /// Counts of a set of purchases.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Tally {
@@ -133,8 +233,11 @@ pub struct Tally {
     pub unknown: usize,
     pub not_sent: usize,
     /// 5xx answers other than 503 (which the contract allows for outages
-    /// and contention).
+    /// and contention), the proxy's 502 and 504 included.
     pub server_errors: usize,
+    /// 502 and 504 answers: a proxy's, for an instance it could not hear
+    /// from (see [`is_gateway`]).
+    pub gateway: usize,
     pub labels: BTreeMap<String, usize>,
     /// Ids of the orders answered 201 or 202: with the load's stock never
     /// running out, every one of them must end confirmed.
@@ -164,6 +267,9 @@ impl Tally {
                     }
                     if answer.status >= 500 && answer.status != 503 {
                         tally.server_errors += 1;
+                    }
+                    if is_gateway(answer.status) {
+                        tally.gateway += 1;
                     }
                 }
                 Reply::NotSent(_) => tally.not_sent += 1,
@@ -212,6 +318,8 @@ mod tests {
             sent: Duration::ZERO,
             done: Duration::from_millis(5),
             outcome,
+            key: Uuid::nil(),
+            attempt: 1,
         }
     }
 
@@ -233,20 +341,34 @@ mod tests {
             record(answered(201, None, None)),
             record(answered(503, Some("unavailable"), None)),
             record(answered(500, Some("internal"), None)),
+            record(answered(502, None, None)),
             record(Reply::Lost(Failure::Timeout)),
             record(Reply::NotSent(Failure::Connect)),
         ];
         let tally = Tally::of(records.iter().map(|record| &record.outcome));
-        assert_eq!(tally.requests, 6);
+        assert_eq!(tally.requests, 7);
         assert_eq!(tally.created, 2);
         assert_eq!(tally.orders, vec![id]);
         assert_eq!(tally.created_without_id, 1);
-        assert_eq!(tally.server_errors, 1);
+        assert_eq!((tally.server_errors, tally.gateway), (2, 1));
         assert_eq!((tally.unknown, tally.not_sent), (1, 1));
         assert_eq!(
             tally.answers(),
-            "201×2, 500 internal×1, 503 unavailable×1, unanswered×1, refused connection×1"
+            "201×2, 500 internal×1, 502×1, 503 unavailable×1, unanswered×1, refused connection×1"
         );
+    }
+
+    #[test]
+    fn only_a_proxy_failure_or_no_answer_is_retried() {
+        let retry = Retry::OnceWithTheKey;
+        assert!(retry.wanted(&answered(502, None, None)));
+        assert!(retry.wanted(&answered(504, None, None)));
+        assert!(retry.wanted(&Reply::Lost(Failure::Io)));
+        assert!(retry.wanted(&Reply::NotSent(Failure::Connect)));
+        // The server's own refusals are answers: nothing was bought.
+        assert!(!retry.wanted(&answered(503, Some("unavailable"), None)));
+        assert!(!retry.wanted(&answered(201, None, Some(Uuid::nil()))));
+        assert!(!Retry::Never.wanted(&answered(502, None, None)));
     }
 
     #[test]

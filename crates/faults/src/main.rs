@@ -14,6 +14,27 @@
 //! - `broker`: the events relay's RabbitMQ stopped for 5 s under the load;
 //!   purchases go on, and every event is published once it is back.
 //!
+//! Not in the default list, the HA scenarios run the shop as `cargo xtask
+//! run --topology ha` does: a pg_auto_failover formation (primary and
+//! synchronous standby, fast failure detection) under three servers on its
+//! read-write multi-host URL, nginx in front, the load through nginx with
+//! a key on every purchase, retried once with it after a 502, a 504 or no
+//! answer (see `ha` and its modules). They need the
+//! `postgresql-15-auto-failover` and `nginx` packages (installed when
+//! missing, as root) and take 10–25 s each (one formation, about 10 s to
+//! make, serves them all):
+//!
+//! - `failover`: the primary's node crashed; the window until writes are
+//!   back (target 10 s), no order answered 201 lost, every answer meanwhile
+//!   a bounded 503, each server taking writes again without a restart;
+//! - `standby`: the standby's node crashed; writes stall while the monitor
+//!   switches the primary to `wait_primary`, then go on; the standby
+//!   restarted becomes the synchronous secondary again;
+//! - `instance`: one server killed with SIGKILL; nginx routes around it,
+//!   and key by key no purchase is lost or made twice;
+//! - `rejoin`: a failover, then the old primary started again: the
+//!   streaming, synchronous standby within a bound.
+//!
 //! Under `queued` and `hybrid` a 202 counts as an answered order: each
 //! scenario waits for the workers to decide what is pending before it
 //! stops the server (the kill scenario kills them mid-allocation, and the
@@ -29,9 +50,11 @@
 //!
 //! ```text
 //! faults --server-bin target/release/recordshop --scenarios kill,outage --strategy batched
+//! faults --scenarios failover,standby,instance,rejoin --strategy batched
 //! ```
 
 mod check;
+mod ha;
 mod load;
 mod report;
 mod scenario;
@@ -67,7 +90,9 @@ struct Args {
     #[arg(long, value_parser = parse_strategies)]
     strategy: Option<Strategies>,
 
-    /// Scenarios to run, in this order.
+    /// Scenarios to run, in this order. Not in the default list, on the HA
+    /// topology (pg_auto_failover, three servers, nginx): failover,
+    /// standby, instance, rejoin.
     #[arg(
         long,
         value_delimiter = ',',

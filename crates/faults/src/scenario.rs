@@ -18,7 +18,7 @@ use tokio::time::{Instant, sleep, timeout};
 use uuid::Uuid;
 
 use crate::check::{self, Check};
-use crate::load::{Load, Record, Tally, percentile};
+use crate::load::{Load, Record, Retry, Tally, percentile};
 use crate::report::Row;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -33,6 +33,16 @@ pub enum Scenario {
     Sigterm,
     /// RabbitMQ (the events relay's broker) stopped for 5 s under load.
     Broker,
+    /// HA: the primary of a pg_auto_failover formation crashed under load
+    /// through nginx over three servers.
+    Failover,
+    /// HA: the synchronous standby crashed under load, then restarted.
+    Standby,
+    /// HA: one of the three servers killed with SIGKILL under load.
+    Instance,
+    /// HA: a failover, then the old primary started again, rejoining as
+    /// the standby.
+    Rejoin,
 }
 
 impl Scenario {
@@ -43,7 +53,20 @@ impl Scenario {
             Self::Outage => "outage",
             Self::Sigterm => "sigterm",
             Self::Broker => "broker",
+            Self::Failover => "failover",
+            Self::Standby => "standby",
+            Self::Instance => "instance",
+            Self::Rejoin => "rejoin",
         }
+    }
+
+    /// Whether it runs on the HA topology (a formation, three servers,
+    /// nginx; see `ha`) rather than one server on the scratch cluster.
+    pub fn is_ha(self) -> bool {
+        matches!(
+            self,
+            Self::Failover | Self::Standby | Self::Instance | Self::Rejoin
+        )
     }
 }
 
@@ -79,7 +102,7 @@ impl Timing {
 /// Requests with one key in the storm.
 const STORM: usize = 50;
 /// Stock of the disc the load buys from: never sold out.
-const STOCK: i64 = 1_000_000;
+pub(crate) const STOCK: i64 = 1_000_000;
 /// The server's shutdown grace (crates/server), and the slack allowed on top.
 const SERVER_GRACE: Duration = Duration::from_secs(5);
 const EXIT_SLACK: Duration = Duration::from_secs(1);
@@ -91,11 +114,11 @@ const RECOVERY_BOUND: Duration = Duration::from_secs(10);
 /// No scenario may take longer than this, whatever hangs.
 const SCENARIO_BOUND: Duration = Duration::from_secs(120);
 /// How long a server stopped after a scenario gets before SIGKILL.
-const STOP_WITHIN: Duration = Duration::from_secs(10);
+pub(crate) const STOP_WITHIN: Duration = Duration::from_secs(10);
 /// A bound for every readiness wait.
-const READY_WITHIN: Duration = Duration::from_secs(30);
+pub(crate) const READY_WITHIN: Duration = Duration::from_secs(30);
 /// Longer than any scenario.
-const TOKEN_TTL: Duration = Duration::from_secs(3600);
+pub(crate) const TOKEN_TTL: Duration = Duration::from_secs(3600);
 /// The hybrid's breaker in the suite: 1 ms budget, 4 slow purchases in a
 /// row open it for 50 ms, 2 probes.
 const FLAPPING_BREAKER: [(&str, &str); 4] = [
@@ -111,7 +134,7 @@ const BROKER_OUTAGE: Duration = Duration::from_secs(5);
 const PUBLISHED_WITHIN: Duration = Duration::from_secs(30);
 /// How long the allocation workers get to decide what a scenario left
 /// pending (`queued`, `hybrid`) before its server is stopped.
-const DRAIN_WITHIN: Duration = Duration::from_secs(60);
+pub(crate) const DRAIN_WITHIN: Duration = Duration::from_secs(60);
 
 /// What every scenario of the suite shares.
 pub struct Suite {
@@ -126,18 +149,24 @@ pub struct Suite {
     pub tag: String,
 }
 
-/// Every scenario under every strategy, one after the other.
+/// Every scenario under every strategy, one after the other. The HA
+/// scenarios share one formation, made when the first of them starts.
 pub async fn run_all(
     suite: &Suite,
     scenarios: &[Scenario],
     strategies: &[ConcurrencyStrategy],
 ) -> Vec<Row> {
     let mut rows = Vec::new();
+    let mut ha = crate::ha::Topology::default();
     for &scenario in scenarios {
         for &strategy in strategies {
             println!("--- {} · {strategy}", scenario.name());
             let started = Instant::now();
-            let row = run_one(suite, scenario, strategy).await;
+            let row = if scenario.is_ha() {
+                crate::ha::run_one(suite, &mut ha, scenario, strategy).await
+            } else {
+                run_one(suite, scenario, strategy).await
+            };
             println!(
                 "    {} in {:.1} s: {}",
                 if row.pass { "PASS" } else { "FAIL" },
@@ -147,6 +176,7 @@ pub async fn run_all(
             rows.push(row);
         }
     }
+    ha.finish(&suite.logs).await;
     rows
 }
 
@@ -197,7 +227,7 @@ async fn run_one(suite: &Suite, scenario: Scenario, strategy: ConcurrencyStrateg
     row
 }
 
-fn fail(row: &mut Row, note: String) {
+pub(crate) fn fail(row: &mut Row, note: String) {
     row.pass = false;
     row.notes.push(note);
 }
@@ -211,24 +241,19 @@ struct Fixture {
     disc: Uuid,
 }
 
-async fn fixture(
+/// A server of the suite on `url`: the release binary, `strategy` (the
+/// hybrid's with a breaker that flaps), verifying tokens under `key`,
+/// logging to `log`.
+pub(crate) fn launch(
     suite: &Suite,
     strategy: ConcurrencyStrategy,
-    name: &DatabaseName,
     url: &DatabaseUrl,
-    connections: usize,
-    settings: &[(&str, String)],
-) -> anyhow::Result<(Fixture, Server)> {
-    let log = suite.logs.join(format!("{name}.log"));
-    std::fs::write(&log, "").with_context(|| format!("creating {}", log.display()))?;
-    let key = SigningKey::random();
-    let token = key.staff_token("faults", TOKEN_TTL)?;
+    key: SigningKey,
+    log: &std::path::Path,
+) -> anyhow::Result<Launch> {
     let mut launch = Launch::new(Program::Binary(suite.server_bin.clone()), url.clone(), key)?
         .strategy(strategy)
-        .log_to(&log);
-    for (setting, value) in settings {
-        launch = launch.setting(setting, value)?;
-    }
+        .log_to(log);
     if strategy == ConcurrencyStrategy::Hybrid {
         // A breaker that trips on almost every purchase and probes again
         // soon after: both paths, and the switches between them, are then
@@ -237,13 +262,12 @@ async fn fixture(
             launch = launch.setting(setting, value)?;
         }
     }
-    let options = ClientOptions {
-        connections,
-        ..ClientOptions::default()
-    };
-    let api = Api::new(&launch.base_url(), options)?.with_token(&token)?;
-    let mut server = launch.start()?;
-    server.wait_ready_async(READY_WITHIN).await?;
+    Ok(launch)
+}
+
+/// The disc the load buys from and the customer who buys, made through
+/// `api`.
+pub(crate) async fn stock_and_buyer(api: &Api) -> anyhow::Result<(Uuid, Uuid)> {
     let disc = api
         .create_disc(&NewDisc {
             name: "Fault Lines".into(),
@@ -264,6 +288,33 @@ async fn fixture(
             phone: "+55 11 5555-0100".into(),
         })
         .await?;
+    Ok((disc, customer))
+}
+
+async fn fixture(
+    suite: &Suite,
+    strategy: ConcurrencyStrategy,
+    name: &DatabaseName,
+    url: &DatabaseUrl,
+    connections: usize,
+    settings: &[(&str, String)],
+) -> anyhow::Result<(Fixture, Server)> {
+    let log = suite.logs.join(format!("{name}.log"));
+    std::fs::write(&log, "").with_context(|| format!("creating {}", log.display()))?;
+    let key = SigningKey::random();
+    let token = key.staff_token("faults", TOKEN_TTL)?;
+    let mut launch = launch(suite, strategy, url, key, &log)?;
+    for (setting, value) in settings {
+        launch = launch.setting(setting, value)?;
+    }
+    let options = ClientOptions {
+        connections,
+        ..ClientOptions::default()
+    };
+    let api = Api::new(&launch.base_url(), options)?.with_token(&token)?;
+    let mut server = launch.start()?;
+    server.wait_ready_async(READY_WITHIN).await?;
+    let (disc, customer) = stock_and_buyer(&api).await?;
     Ok((
         Fixture {
             launch,
@@ -306,13 +357,39 @@ async fn exercise(
         Scenario::Kill => kill(suite, &fixture, strategy, server, url, row).await,
         Scenario::Outage => outage(suite, &fixture, strategy, server, url, row).await,
         Scenario::Sigterm => sigterm(suite, &fixture, strategy, server, url, row).await,
-        Scenario::Broker => unreachable_scenario(),
+        Scenario::Broker
+        | Scenario::Failover
+        | Scenario::Standby
+        | Scenario::Instance
+        | Scenario::Rejoin => unreachable_scenario(scenario),
     }
 }
 
 /// The checks every scenario shares: no answered order missing, no more
 /// orders than answers allow, the invariant, and no 5xx but 503.
 fn judge(row: &mut Row, tally: &Tally, check: &Check) {
+    judge_answers(row, tally, check, Gateway::ServerError);
+}
+
+/// What a 502 or 504 answer is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Gateway {
+    /// A server's own 5xx: none may come.
+    ServerError,
+    /// A proxy's, for an instance it could not hear from: the purchase's
+    /// outcome is unknown, as for one that got no answer.
+    UnknownOutcome,
+}
+
+/// [`judge`], with the 502s and 504s taken as `gateway` says.
+pub(crate) fn judge_answers(row: &mut Row, tally: &Tally, check: &Check, gateway: Gateway) {
+    let (unknown, server_errors) = match gateway {
+        Gateway::ServerError => (tally.unknown, tally.server_errors),
+        Gateway::UnknownOutcome => (
+            tally.unknown + tally.gateway,
+            tally.server_errors - tally.gateway,
+        ),
+    };
     row.requests = tally.requests;
     row.created = tally.created + tally.accepted;
     row.orders_in_db = Some(check.ledger.confirmed_orders);
@@ -346,7 +423,7 @@ fn judge(row: &mut Row, tally: &Tally, check: &Check) {
         );
     }
     let created = i64::try_from(check.answered_orders).unwrap_or(i64::MAX);
-    let unknown = i64::try_from(tally.unknown).unwrap_or(i64::MAX);
+    let unknown = i64::try_from(unknown).unwrap_or(i64::MAX);
     if check.ledger.confirmed_orders < created || check.ledger.confirmed_orders > created + unknown
     {
         fail(
@@ -358,18 +435,15 @@ fn judge(row: &mut Row, tally: &Tally, check: &Check) {
             ),
         );
     }
-    if tally.server_errors > 0 {
-        fail(
-            row,
-            format!("{} answer(s) 5xx other than 503", tally.server_errors),
-        );
+    if server_errors > 0 {
+        fail(row, format!("{server_errors} answer(s) 5xx other than 503"));
     }
 }
 
 /// For a strategy that takes purchases in pending, waits until the running
 /// server's workers decided them all; an order still pending after
 /// [`DRAIN_WITHIN`] fails the scenario.
-async fn drain(
+pub(crate) async fn drain(
     url: &DatabaseUrl,
     strategy: ConcurrencyStrategy,
     row: &mut Row,
@@ -475,7 +549,13 @@ async fn kill(
     url: &DatabaseUrl,
     row: &mut Row,
 ) -> anyhow::Result<()> {
-    let load = Load::start(&fixture.api, suite.clients, fixture.customer, fixture.disc);
+    let load = Load::start(
+        &fixture.api,
+        suite.clients,
+        fixture.customer,
+        fixture.disc,
+        Retry::Never,
+    );
     sleep(suite.timing.warmup).await;
     let killed_at = load.elapsed();
     server.kill9()?;
@@ -528,7 +608,13 @@ async fn outage(
     row: &mut Row,
 ) -> anyhow::Result<()> {
     let api = &fixture.api;
-    let load = Load::start(api, suite.clients, fixture.customer, fixture.disc);
+    let load = Load::start(
+        api,
+        suite.clients,
+        fixture.customer,
+        fixture.disc,
+        Retry::Never,
+    );
     sleep(suite.timing.warmup).await;
     let stopped = pg_ctl(&suite.cluster, Cluster::stop).await;
     let down_at = load.elapsed();
@@ -648,7 +734,13 @@ async fn sigterm(
     url: &DatabaseUrl,
     row: &mut Row,
 ) -> anyhow::Result<()> {
-    let load = Load::start(&fixture.api, suite.clients, fixture.customer, fixture.disc);
+    let load = Load::start(
+        &fixture.api,
+        suite.clients,
+        fixture.customer,
+        fixture.disc,
+        Retry::Never,
+    );
     sleep(suite.timing.warmup).await;
     let term_at = load.elapsed();
     let exit = server
@@ -718,9 +810,10 @@ async fn sigterm(
     Ok(())
 }
 
-/// The broker scenario runs with its broker, above.
-fn unreachable_scenario() -> anyhow::Result<()> {
-    anyhow::bail!("the broker scenario needs its broker")
+/// The broker scenario runs with its broker, above; the HA ones on their
+/// topology (`ha`).
+fn unreachable_scenario(scenario: Scenario) -> anyhow::Result<()> {
+    anyhow::bail!("the {} scenario needs its own set-up", scenario.name())
 }
 
 /// RabbitMQ stopped for [`BROKER_OUTAGE`] under load: purchases go on as
@@ -735,7 +828,13 @@ async fn broker_outage(
     url: &DatabaseUrl,
     row: &mut Row,
 ) -> anyhow::Result<()> {
-    let load = Load::start(&fixture.api, suite.clients, fixture.customer, fixture.disc);
+    let load = Load::start(
+        &fixture.api,
+        suite.clients,
+        fixture.customer,
+        fixture.disc,
+        Retry::Never,
+    );
     sleep(suite.timing.warmup).await;
     // The relay keeps up before the outage: what the load recorded so far
     // is published.

@@ -22,7 +22,8 @@
 //!   exports.
 //! - [`nginx`]: nginx in front of several servers ([`nginx::Proxy`]), with
 //!   the configuration that keeps a POST from running twice;
-//!   [`prometheus`]: Prometheus scraping their metrics.
+//!   [`prometheus`]: Prometheus scraping their metrics; [`fleet`]: several
+//!   servers behind a scratch nginx, for the async tools.
 //! - [`rabbitmq`]: RabbitMQ brokers in folders of ours on ports of ours
 //!   ([`rabbitmq::Broker`], thrown away with [`rabbitmq::Broker::scratch`]),
 //!   stopped, killed and restarted for the event relay's outage tests.
@@ -38,6 +39,7 @@
 //! by side, each on its own port with its own folder.
 
 pub mod api;
+pub mod fleet;
 pub mod interrupt;
 pub mod ledger;
 pub mod memory;

@@ -2,6 +2,7 @@
 //! the monitor's view, the application's database, and its nodes'
 //! processes.
 
+use std::path::PathBuf;
 use std::process::Child;
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use tokio_postgres::config::TargetSessionAttrs;
 
 use super::node::{KeeperOf, Node, postmaster_of, stop_keeper};
 use super::{DATA_NODES, Formation, NodeState};
+use crate::postgres::autoctl;
 use crate::postgres::{Admin, DatabaseName, DatabaseUrl, connect};
 use crate::process;
 
@@ -136,6 +138,17 @@ impl Formation {
             return Ok(admin.url_of(database));
         }
         admin.create(database).await
+    }
+
+    /// Each node's keeper log (`monitor`, then the data nodes), which
+    /// tells what the monitor decided and when: for a run's records,
+    /// before a scratch formation goes with its folder.
+    #[must_use]
+    pub fn keeper_logs(&self) -> Vec<(&'static str, PathBuf)> {
+        std::iter::once(&self.monitor)
+            .chain(&self.nodes)
+            .map(|node| (node.name, autoctl::log_file(node.folder())))
+            .collect()
     }
 
     /// The names of the data nodes.
