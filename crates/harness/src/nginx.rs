@@ -26,7 +26,11 @@
 //! - **Connections to the instances are kept alive** (`keepalive`, which
 //!   needs HTTP/1.1 and an empty `Connection` header towards them), and
 //!   closed by nginx after 4 s idle, before the server's own 5 s keep-alive
-//!   closes them: nginx never reuses a connection the server is closing.
+//!   closes them: nginx never reuses a connection the server closes when
+//!   idle. A server that crashes is another matter: nginx may write the
+//!   next request on a kept connection before it sees it closed, and
+//!   answers 502 (measured by the HA fault suite: 1 retry in 5 sent at once
+//!   after a 502 got 502 again; 100 ms later, none).
 //! - The instances see the client's `Host` and `X-Forwarded-For`.
 //!
 //! Run as root, the workers run as root too (`user root root`), so they
