@@ -44,13 +44,14 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use nix::sys::signal::Signal;
 
+use crate::process::NotReady;
 use crate::scratch::ScratchFolders;
-use crate::{interrupt, net, packages, process, say};
+use crate::{net, packages, process, say};
 
 /// Debian's binary.
 const NGINX: &str = "/usr/sbin/nginx";
@@ -232,32 +233,32 @@ impl Proxy {
     /// Until the listen address accepts connections: nginx binds before
     /// its workers start, and they take the connections the kernel queued.
     fn wait_ready(&mut self) -> anyhow::Result<()> {
-        let started = Instant::now();
-        loop {
-            let Some(child) = self.child.as_mut() else {
-                bail!("nginx is not running");
-            };
-            if let Some(status) = child.try_wait().context("watching nginx")? {
+        let Some(child) = self.child.as_mut() else {
+            bail!("nginx is not running");
+        };
+        let listen = self.settings.listen;
+        let waited = process::wait_ready(
+            child,
+            "nginx",
+            READY_WITHIN,
+            Duration::from_millis(20),
+            || TcpStream::connect_timeout(&listen, Duration::from_secs(1)).is_ok(),
+        )?;
+        match waited {
+            Ok(()) => Ok(()),
+            Err(NotReady::Exited(status)) => {
                 self.child = None;
                 bail!(
-                    "nginx exited ({status}) before it listened on {}:\n{}\n{}",
-                    self.settings.listen,
+                    "nginx exited ({status}) before it listened on {listen}:\n{}\n{}",
                     process::tail(&self.folder.join("logs").join("startup.log"), 10),
                     process::tail(&self.error_log(), 10)
                 );
             }
-            if TcpStream::connect_timeout(&self.settings.listen, Duration::from_secs(1)).is_ok() {
-                return Ok(());
-            }
-            if interrupt::interrupted() {
-                bail!("interrupted while waiting for nginx");
-            }
-            if started.elapsed() >= READY_WITHIN {
+            Err(NotReady::TimedOut) => {
                 let tail = process::tail(&self.error_log(), 10);
                 let _ = self.kill();
                 bail!("nginx did not listen within {READY_WITHIN:?}:\n{tail}");
             }
-            std::thread::sleep(Duration::from_millis(20));
         }
     }
 

@@ -307,6 +307,49 @@ pub fn wait_within(child: &mut Child, within: Duration) -> anyhow::Result<Option
     Ok(None)
 }
 
+/// Why a started program is not ready: it exited, or `within` passed.
+#[derive(Debug)]
+pub enum NotReady {
+    Exited(ExitStatus),
+    TimedOut,
+}
+
+/// Polls `ready` every `step` until it holds, while `child` (the program
+/// `what`) runs: the readiness wait of every launcher of an engine that
+/// runs as our child (nginx, Prometheus, RabbitMQ). `Err(NotReady)` says
+/// why it did not get ready, for the launcher to report with its logs and
+/// to clean up after.
+///
+/// # Errors
+/// When the child cannot be watched, or on Ctrl-C.
+pub fn wait_ready(
+    child: &mut Child,
+    what: &str,
+    within: Duration,
+    step: Duration,
+    mut ready: impl FnMut() -> bool,
+) -> anyhow::Result<Result<(), NotReady>> {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child
+            .try_wait()
+            .with_context(|| format!("watching {what}"))?
+        {
+            return Ok(Err(NotReady::Exited(status)));
+        }
+        if ready() {
+            return Ok(Ok(()));
+        }
+        if interrupt::interrupted() {
+            bail!("interrupted while waiting for {what}");
+        }
+        if started.elapsed() >= within {
+            return Ok(Err(NotReady::TimedOut));
+        }
+        std::thread::sleep(step);
+    }
+}
+
 /// Polls `check` every `step` until it yields a value or `within` passes
 /// (then `None`); a bounded wait, never an open-ended sleep. For waits
 /// inside an async runtime see [`wait_until_async`].

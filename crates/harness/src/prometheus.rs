@@ -14,13 +14,14 @@ use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use nix::sys::signal::Signal;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
-use crate::{interrupt, net, packages, process, say};
+use crate::process::NotReady;
+use crate::{net, packages, process, say};
 
 /// Debian's binary.
 const PROMETHEUS: &str = "/usr/bin/prometheus";
@@ -127,16 +128,23 @@ impl Prometheus {
     }
 
     fn wait_ready(&mut self) -> anyhow::Result<()> {
-        let started = Instant::now();
         let (host, port) = (
             self.settings.listen.ip().to_string(),
             self.settings.listen.port(),
         );
-        loop {
-            let Some(child) = self.child.as_mut() else {
-                bail!("Prometheus is not running");
-            };
-            if let Some(status) = child.try_wait().context("watching Prometheus")? {
+        let Some(child) = self.child.as_mut() else {
+            bail!("Prometheus is not running");
+        };
+        let waited = process::wait_ready(
+            child,
+            "Prometheus",
+            READY_WITHIN,
+            Duration::from_millis(100),
+            || net::http_status(&host, port, "/-/ready") == Some(200),
+        )?;
+        match waited {
+            Ok(()) => Ok(()),
+            Err(NotReady::Exited(status)) => {
                 self.child = None;
                 bail!(
                     "Prometheus exited ({status}) before it was ready; the end of {}:\n{}",
@@ -144,18 +152,11 @@ impl Prometheus {
                     process::tail(&self.log_file(), 10)
                 );
             }
-            if net::http_status(&host, port, "/-/ready") == Some(200) {
-                return Ok(());
-            }
-            if interrupt::interrupted() {
-                bail!("interrupted while waiting for Prometheus");
-            }
-            if started.elapsed() >= READY_WITHIN {
+            Err(NotReady::TimedOut) => {
                 let tail = process::tail(&self.log_file(), 10);
                 let _ = self.stop();
                 bail!("Prometheus was not ready within {READY_WITHIN:?}:\n{tail}");
             }
-            std::thread::sleep(Duration::from_millis(100));
         }
     }
 
@@ -323,7 +324,7 @@ mod tests {
         let mut prometheus = Prometheus::start(&folder, settings).unwrap();
         // The first scrape comes within an interval of the start.
         let scraped = crate::blocking(async {
-            let started = Instant::now();
+            let started = std::time::Instant::now();
             while started.elapsed() < Duration::from_secs(20) {
                 if let Some(value) = prometheus.query_number("recordshop_probe").await? {
                     return Ok(Some(value));

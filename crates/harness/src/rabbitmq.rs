@@ -22,11 +22,12 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use nix::sys::signal::Signal;
 
+use crate::process::NotReady;
 use crate::scratch::ScratchFolders;
 use crate::{net, packages, process, say};
 
@@ -299,13 +300,20 @@ impl Broker {
     /// Until an AMQP handshake gets the broker's `Connection.Start`: the
     /// listener opens only once the broker has booted.
     fn wait_ready(&mut self) -> anyhow::Result<()> {
-        let started = Instant::now();
         let port = self.amqp_port;
-        loop {
-            let Some(node) = self.node.as_mut() else {
-                bail!("RabbitMQ is not running");
-            };
-            if let Some(status) = node.child.try_wait().context("watching RabbitMQ")? {
+        let Some(node) = self.node.as_mut() else {
+            bail!("RabbitMQ is not running");
+        };
+        let waited = process::wait_ready(
+            &mut node.child,
+            "RabbitMQ",
+            READY_WITHIN,
+            Duration::from_millis(100),
+            || amqp_answers(port),
+        )?;
+        match waited {
+            Ok(()) => Ok(()),
+            Err(NotReady::Exited(status)) => {
                 self.node = None;
                 bail!(
                     "RabbitMQ exited ({status}) before it was ready; the end of {}:\n{}\n{}",
@@ -314,13 +322,7 @@ impl Broker {
                     process::tail(&self.folder.join("console.log"), 10)
                 );
             }
-            if amqp_answers(port) {
-                return Ok(());
-            }
-            if crate::interrupt::interrupted() {
-                bail!("interrupted while waiting for RabbitMQ");
-            }
-            if started.elapsed() >= READY_WITHIN {
+            Err(NotReady::TimedOut) => {
                 let tail = process::tail(&self.log_file(), 15);
                 let _ = self.kill();
                 bail!(
@@ -328,7 +330,6 @@ impl Broker {
                     self.log_file().display()
                 );
             }
-            std::thread::sleep(Duration::from_millis(100));
         }
     }
 }
