@@ -178,12 +178,7 @@ impl Buyer {
         let mut records = Vec::new();
         while !*self.stopped.borrow() {
             let key = Uuid::new_v4();
-            let request = Request::Purchase {
-                customer: self.customer,
-                disc: self.disc,
-                quantity: 1,
-                key: Some(key),
-            };
+            let request = Request::keyed_purchase(self.customer, self.disc, key);
             for attempt in 1..=2 {
                 let record = self.send(&request, key, attempt).await;
                 let again = attempt == 1 && self.retry.wanted(&record.outcome);

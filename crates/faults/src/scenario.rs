@@ -291,6 +291,19 @@ pub(crate) async fn stock_and_buyer(api: &Api) -> anyhow::Result<(Uuid, Uuid)> {
     Ok((disc, customer))
 }
 
+impl Fixture {
+    /// The suite's purchase load on this server, each purchase sent once.
+    fn load(&self, suite: &Suite) -> Load {
+        Load::start(
+            &self.api,
+            suite.clients,
+            self.customer,
+            self.disc,
+            Retry::Never,
+        )
+    }
+}
+
 async fn fixture(
     suite: &Suite,
     strategy: ConcurrencyStrategy,
@@ -485,12 +498,7 @@ async fn storm(
     url: &DatabaseUrl,
     row: &mut Row,
 ) -> anyhow::Result<()> {
-    let request = Request::Purchase {
-        customer: fixture.customer,
-        disc: fixture.disc,
-        quantity: 1,
-        key: Some(Uuid::new_v4()),
-    };
+    let request = Request::keyed_purchase(fixture.customer, fixture.disc, Uuid::new_v4());
     let outcomes = join_all((0..STORM).map(|_| fixture.api.send(&request))).await;
     drain(url, strategy, row).await?;
     stop(server, row).await?;
@@ -549,13 +557,7 @@ async fn kill(
     url: &DatabaseUrl,
     row: &mut Row,
 ) -> anyhow::Result<()> {
-    let load = Load::start(
-        &fixture.api,
-        suite.clients,
-        fixture.customer,
-        fixture.disc,
-        Retry::Never,
-    );
+    let load = fixture.load(suite);
     sleep(suite.timing.warmup).await;
     let killed_at = load.elapsed();
     server.kill9()?;
@@ -608,13 +610,7 @@ async fn outage(
     row: &mut Row,
 ) -> anyhow::Result<()> {
     let api = &fixture.api;
-    let load = Load::start(
-        api,
-        suite.clients,
-        fixture.customer,
-        fixture.disc,
-        Retry::Never,
-    );
+    let load = fixture.load(suite);
     sleep(suite.timing.warmup).await;
     let stopped = pg_ctl(&suite.cluster, Cluster::stop).await;
     let down_at = load.elapsed();
@@ -734,13 +730,7 @@ async fn sigterm(
     url: &DatabaseUrl,
     row: &mut Row,
 ) -> anyhow::Result<()> {
-    let load = Load::start(
-        &fixture.api,
-        suite.clients,
-        fixture.customer,
-        fixture.disc,
-        Retry::Never,
-    );
+    let load = fixture.load(suite);
     sleep(suite.timing.warmup).await;
     let term_at = load.elapsed();
     let exit = server
@@ -828,13 +818,7 @@ async fn broker_outage(
     url: &DatabaseUrl,
     row: &mut Row,
 ) -> anyhow::Result<()> {
-    let load = Load::start(
-        &fixture.api,
-        suite.clients,
-        fixture.customer,
-        fixture.disc,
-        Retry::Never,
-    );
+    let load = fixture.load(suite);
     sleep(suite.timing.warmup).await;
     // The relay keeps up before the outage: what the load recorded so far
     // is published.

@@ -69,6 +69,17 @@ impl Request {
             key: None,
         }
     }
+
+    /// As [`Request::purchase`], with an `Idempotency-Key`.
+    #[must_use]
+    pub fn keyed_purchase(customer: Uuid, disc: Uuid, key: Uuid) -> Self {
+        Self::Purchase {
+            customer,
+            disc,
+            quantity: 1,
+            key: Some(key),
+        }
+    }
 }
 
 /// What came of one request.

@@ -34,7 +34,7 @@ use super::window::{
     answered_within, describe, failing_span, longest_gap, unexpected, writes_back,
 };
 use super::{Bench, Shop, wait_synchronous};
-use crate::load::{Load, Record, Retry};
+use crate::load::{Load, Record};
 use crate::report::Row;
 use crate::scenario::{Gateway, fail};
 
@@ -63,13 +63,7 @@ pub(super) async fn failover(
     formation: &mut Formation,
     row: &mut Row,
 ) -> anyhow::Result<()> {
-    let load = Load::start(
-        &bench.api,
-        shop.suite.clients,
-        bench.customer,
-        bench.disc,
-        Retry::OnceWithTheKey,
-    );
+    let load = bench.load(shop);
     let crash = crash_primary(shop, &load, formation).await;
     let (direct, refused) = if crash.is_ok() {
         sleep(shop.suite.timing.after).await;
@@ -104,13 +98,7 @@ pub(super) async fn rejoin(
     formation: &mut Formation,
     row: &mut Row,
 ) -> anyhow::Result<()> {
-    let load = Load::start(
-        &bench.api,
-        shop.suite.clients,
-        bench.customer,
-        bench.disc,
-        Retry::OnceWithTheKey,
-    );
+    let load = bench.load(shop);
     let crash = crash_primary(shop, &load, formation).await;
     let rejoined = match &crash {
         Ok(crash) => Some(bring_back(shop, &load, formation, &crash.old_primary).await),

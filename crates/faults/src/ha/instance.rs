@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::window::{answered_within, describe};
 use super::{Bench, Shop};
-use crate::load::{Load, Record, Retry, is_gateway};
+use crate::load::{Record, is_gateway};
 use crate::report::Row;
 use crate::scenario::{Gateway, fail};
 
@@ -34,13 +34,7 @@ pub(super) async fn instance(
     mut bench: Bench,
     row: &mut Row,
 ) -> anyhow::Result<()> {
-    let load = Load::start(
-        &bench.api,
-        shop.suite.clients,
-        bench.customer,
-        bench.disc,
-        Retry::OnceWithTheKey,
-    );
+    let load = bench.load(shop);
     sleep(shop.suite.timing.warmup).await;
     let killed_at = load.elapsed();
     let killed = bench.fleet.kill9(VICTIM);

@@ -35,7 +35,7 @@ use tokio::time::{Instant, sleep, timeout};
 use uuid::Uuid;
 
 use crate::check::{self, Keyed};
-use crate::load::{Record, Tally};
+use crate::load::{Load, Record, Retry, Tally};
 use crate::report::Row;
 use crate::scenario::{
     Gateway, READY_WITHIN, STOP_WITHIN, Scenario, Suite, TOKEN_TTL, drain, fail, judge_answers,
@@ -270,12 +270,7 @@ impl Bench {
             let mut took = false;
             for _ in 0..DIRECT_TRIES {
                 let key = Uuid::new_v4();
-                let request = Request::Purchase {
-                    customer: self.customer,
-                    disc: self.disc,
-                    quantity: 1,
-                    key: Some(key),
-                };
+                let request = Request::keyed_purchase(self.customer, self.disc, key);
                 let sent = clock.elapsed();
                 let outcome = api.send(&request).await;
                 took = outcome.is_created() || outcome.is_accepted();
@@ -352,6 +347,18 @@ impl Bench {
 }
 
 impl Bench {
+    /// The suite's purchase load through nginx, each purchase keyed and
+    /// retried once with its key.
+    fn load(&self, shop: &Shop<'_>) -> Load {
+        Load::start(
+            &self.api,
+            shop.suite.clients,
+            self.customer,
+            self.disc,
+            Retry::OnceWithTheKey,
+        )
+    }
+
     /// Copies nginx's logs beside the servers' (its folder goes with it);
     /// the load has finished, so every request is in them.
     fn keep_proxy_logs(&self, logs: &std::path::Path) {

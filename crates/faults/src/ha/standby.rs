@@ -18,7 +18,7 @@ use tokio::time::sleep;
 
 use super::window::{answered_within, describe, longest_gap, unexpected};
 use super::{Bench, Shop, wait_synchronous};
-use crate::load::{Load, Retry};
+use crate::load::Load;
 use crate::report::Row;
 use crate::scenario::{Gateway, fail};
 
@@ -37,13 +37,7 @@ pub(super) async fn standby(
     formation: &mut Formation,
     row: &mut Row,
 ) -> anyhow::Result<()> {
-    let load = Load::start(
-        &bench.api,
-        shop.suite.clients,
-        bench.customer,
-        bench.disc,
-        Retry::OnceWithTheKey,
-    );
+    let load = bench.load(shop);
     let outage = take_standby_down(shop, &load, formation).await;
     sleep(shop.suite.timing.after).await;
     let records = load.finish().await;
