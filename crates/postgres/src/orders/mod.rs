@@ -90,7 +90,7 @@ enum Placing {
     /// One transaction per purchase (pessimistic, optimistic).
     Transaction,
     /// One statement per purchase: the atomic sale.
-    Statement(&'static Statement),
+    Atomic,
     /// Recorded pending, group-committed per disc (keyed purchases one
     /// statement each, as their key's claim needs).
     Queued(PendingIntake),
@@ -121,7 +121,7 @@ impl PgPurchaseOrderRepository {
             ConcurrencyStrategy::Pessimistic | ConcurrencyStrategy::Optimistic => {
                 Placing::Transaction
             }
-            ConcurrencyStrategy::Atomic => Placing::Statement(atomic::STATEMENT),
+            ConcurrencyStrategy::Atomic => Placing::Atomic,
             ConcurrencyStrategy::Queued => {
                 Placing::Queued(PendingIntake::new(pool.clone(), batching))
             }
@@ -191,10 +191,7 @@ impl PgPurchaseOrderRepository {
     pub fn queued_purchases(&self, disc: DiscId) -> usize {
         match &self.placing {
             Placing::Batched(batcher) => batcher.queued(disc),
-            Placing::Transaction
-            | Placing::Statement(_)
-            | Placing::Queued(_)
-            | Placing::Hybrid(_) => 0,
+            Placing::Transaction | Placing::Atomic | Placing::Queued(_) | Placing::Hybrid(_) => 0,
         }
     }
 
@@ -204,10 +201,7 @@ impl PgPurchaseOrderRepository {
     pub fn batching_discs(&self) -> usize {
         match &self.placing {
             Placing::Batched(batcher) => batcher.active_discs(),
-            Placing::Transaction
-            | Placing::Statement(_)
-            | Placing::Queued(_)
-            | Placing::Hybrid(_) => 0,
+            Placing::Transaction | Placing::Atomic | Placing::Queued(_) | Placing::Hybrid(_) => 0,
         }
     }
 }
@@ -288,9 +282,9 @@ impl PurchaseOrderRepository for PgPurchaseOrderRepository {
                     place::place(&mut client, self.strategy, order, None, self.idempotency).await,
                 )
             }
-            Placing::Statement(statement) => {
+            Placing::Atomic => {
                 let client = connection(&self.pool).await?;
-                atomic::place(&client, statement, order).await
+                atomic::place(&client, atomic::STATEMENT, order).await
             }
             Placing::Queued(intake) => {
                 let placed = intake.place(order).await;
@@ -333,9 +327,16 @@ impl PurchaseOrderRepository for PgPurchaseOrderRepository {
                 )
                 .await
             }
-            Placing::Statement(statement) => {
+            Placing::Atomic => {
                 let mut client = connection(&self.pool).await?;
-                atomic::place_once(&mut client, statement, order, once, self.idempotency).await
+                atomic::place_once(
+                    &mut client,
+                    atomic::STATEMENT,
+                    order,
+                    once,
+                    self.idempotency,
+                )
+                .await
             }
             Placing::Queued(_) => {
                 let mut client = connection(&self.pool).await?;

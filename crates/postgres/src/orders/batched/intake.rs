@@ -29,7 +29,7 @@ use recordshop_domain::order::PurchaseOrder;
 use uuid::Uuid;
 
 use super::failure::fail_all;
-use super::purchase::Purchase;
+use super::purchase::{Purchase, still_awaited};
 use super::queue::Runner;
 use super::sale::read_customers;
 use crate::discs::find_disc;
@@ -91,7 +91,7 @@ impl Runner for Intake {
     type Item = Purchase;
 
     async fn run(&self, disc_id: DiscId, batch: Vec<Purchase>) {
-        let batch: Vec<Purchase> = batch.into_iter().filter(|p| !p.reply.is_closed()).collect();
+        let batch = still_awaited(batch);
         if batch.is_empty() {
             return;
         }

@@ -35,3 +35,9 @@ impl Purchase {
         let _ = self.reply.send(outcome);
     }
 }
+
+/// The purchases of `batch` whose callers still wait: one whose caller left
+/// before its batch started is skipped, nothing placed.
+pub(super) fn still_awaited(batch: Vec<Purchase>) -> Vec<Purchase> {
+    batch.into_iter().filter(|p| !p.reply.is_closed()).collect()
+}

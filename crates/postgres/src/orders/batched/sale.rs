@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use super::failure::fail_all;
 use super::keys::{self, KeyRole};
-use super::purchase::{Outcome, Purchase};
+use super::purchase::{Outcome, Purchase, still_awaited};
 use super::queue::Runner;
 use crate::ConcurrencyStrategy;
 use crate::error::store_error;
@@ -133,8 +133,7 @@ impl Runner for Sale {
     type Item = Purchase;
 
     async fn run(&self, disc_id: DiscId, batch: Vec<Purchase>) {
-        // Purchases whose callers left before the batch started are skipped.
-        let batch: Vec<Purchase> = batch.into_iter().filter(|p| !p.reply.is_closed()).collect();
+        let batch = still_awaited(batch);
         if batch.is_empty() {
             return;
         }
